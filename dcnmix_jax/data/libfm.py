@@ -1,0 +1,107 @@
+"""Loader for libfm / libsvm files of one-hot categorical rows (Frappe's format)."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .dataset import Dataset
+from .errors import DataError
+from .textfile import read_lines
+
+_LABELS = {"1": 1.0, "+1": 1.0, "0": 0.0, "-1": 0.0, "1.0": 1.0, "0.0": 0.0, "-1.0": 0.0}
+
+FRAPPE_FIELDS = ("user", "item", "daytime", "weekday", "isweekend", "homework", "cost",
+                 "weather", "country", "city")
+FRAPPE_FILES = ("frappe.train.reconstructed.libfm.gz", "frappe.validation.libfm.gz",
+                "frappe.test.libfm.gz")
+
+
+def _parse_token(token: str, path: str, lineno: int, column: int) -> int:
+    feat, sep, value = token.partition(":")
+    if not sep or not feat or not value:
+        raise DataError(path, lineno, f"token {column + 1} {token!r} is not 'id:value'")
+    try:
+        fid, val = int(feat), float(value)
+    except ValueError:
+        raise DataError(path, lineno, f"token {column + 1} {token!r} is not 'id:value' with "
+                                      "an integer id and a numeric value") from None
+    if val != 1.0:
+        raise DataError(path, lineno, f"token {column + 1} {token!r}: only one-hot values "
+                                      "(':1') are supported for categorical fields")
+    return fid
+
+
+def read_libfm(path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a libfm file into (ids int64 [n, fields], labels float32 [n]); strict, no range check."""
+    path = os.fspath(path)
+    rows: list[list[int]] = []
+    labels: list[float] = []
+    width = None
+    for lineno, line in read_lines(path):
+        tokens = line.split()
+        if not tokens:
+            raise DataError(path, lineno, "empty line")
+        label = _LABELS.get(tokens[0])
+        if label is None:
+            raise DataError(path, lineno, f"label {tokens[0]!r} is not one of -1, 0, 1")
+        ids = [_parse_token(t, path, lineno, i) for i, t in enumerate(tokens[1:])]
+        if width is None:
+            width = len(ids)
+            if width == 0:
+                raise DataError(path, lineno, "row has a label but no features")
+        elif len(ids) != width:
+            raise DataError(path, lineno, f"row has {len(ids)} features, expected {width} "
+                                          "(as in the first row)")
+        rows.append(ids)
+        labels.append(label)
+    if not rows:
+        raise DataError(path, None, "file holds no rows")
+    return np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=np.float32)
+
+
+def _check_range(ids: np.ndarray, feat_dim: int, path: str) -> None:
+    bad = (ids < 0) | (ids >= feat_dim)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        raise DataError(path, row + 1, f"feature id {int(ids[row, col])} in field {col + 1} "
+                                       f"is outside [0, {feat_dim})")
+
+
+def load_libfm(path, feat_dim: int | None = None, field_names: Sequence[str] | None = None
+               ) -> Dataset:
+    """Load one libfm file. feat_dim defaults to max id + 1; ids are checked against it."""
+    ids, labels = read_libfm(path)
+    return _dataset([(os.fspath(path), ids, labels)], feat_dim, field_names)[0]
+
+
+def load_libfm_splits(paths: Sequence, feat_dim: int | None = None,
+                      field_names: Sequence[str] | None = None) -> tuple[Dataset, ...]:
+    """Load several libfm files sharing one id space (feat_dim = max id over all files + 1)."""
+    parts = [(os.fspath(p), *read_libfm(p)) for p in paths]
+    return _dataset(parts, feat_dim, field_names)
+
+
+def load_frappe(folder) -> tuple[Dataset, Dataset, Dataset]:
+    """Train / validation / test of Frappe from a folder holding its three libfm files."""
+    paths = [os.path.join(os.fspath(folder), name) for name in FRAPPE_FILES]
+    return load_libfm_splits(paths, field_names=FRAPPE_FIELDS)
+
+
+def _dataset(parts, feat_dim, field_names) -> tuple[Dataset, ...]:
+    widths = {ids.shape[1] for _, ids, _ in parts}
+    if len(widths) != 1:
+        detail = ", ".join(f"{p}: {ids.shape[1]}" for p, ids, _ in parts)
+        raise DataError(parts[-1][0], None, f"files disagree on the number of fields ({detail})")
+    width = widths.pop()
+    if feat_dim is None:
+        feat_dim = int(max(ids.max() for _, ids, _ in parts)) + 1
+    for path, ids, _ in parts:
+        _check_range(ids, feat_dim, path)
+    names = tuple(field_names) if field_names is not None else tuple(f"f{i}" for i in range(width))
+    if len(names) != width:
+        raise DataError(parts[0][0], None, f"{len(names)} field names for {width} fields")
+    all_ids = np.concatenate([ids for _, ids, _ in parts])
+    cards = tuple(int(c) for c in all_ids.max(0) - all_ids.min(0) + 1)
+    return tuple(Dataset(ids, labels, names, cards, feat_dim) for _, ids, labels in parts)
