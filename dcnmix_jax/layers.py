@@ -1,0 +1,31 @@
+"""Small building blocks shared by the cross network and the DNN tower."""
+from typing import Any
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from .init import torch_linear_bias, xavier_normal
+
+Dtype = Any
+
+
+class TorchDense(nn.Module):
+    """y = x @ kernel + bias, kernel [in, out] xavier normal, bias as torch's Linear.
+
+    Parameters stay float32; `dtype` is the compute dtype (e.g. bfloat16 on accelerators).
+    """
+
+    features: int
+    use_bias: bool = True
+    dtype: Dtype | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        fan_in = x.shape[-1]
+        kernel = self.param("kernel", xavier_normal, (fan_in, self.features), jnp.float32)
+        dtype = self.dtype or x.dtype
+        y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
+        if self.use_bias:
+            bias = self.param("bias", torch_linear_bias(fan_in), (self.features,), jnp.float32)
+            y = y + bias.astype(dtype)
+        return y
