@@ -30,7 +30,7 @@ class TorchBatchNorm(nn.Module):
             if n < 2:
                 raise ValueError("BatchNorm in training mode needs a batch of at least 2 rows "
                                  f"(got {n}), as torch.nn.BatchNorm1d does")
-            xf = x.astype(jnp.float32)
+            xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
             mean = xf.mean(0)
             var = jnp.square(xf - mean).mean(0)
             if not self.is_initializing():

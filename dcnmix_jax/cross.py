@@ -12,7 +12,7 @@ from flax import linen as nn
 from .init import standard_normal, xavier_normal
 from .layers import TorchDense
 
-CROSS_TYPES = ("mix", "full")
+from .config import CROSS_TYPES
 MIXTURE_FORMS = ("gemm", "experts")
 
 
@@ -44,7 +44,7 @@ class MixCross(nn.Module):
         dtype = self.dtype or xl.dtype
         x0, xl, u, v, b = (a.astype(dtype) for a in (x0, xl, u, v, b))
         logits = TorchDense(self.k, dtype=dtype, name="gate")(xl)
-        g = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(dtype)  # [B, K]
+        g = jax.nn.softmax(logits.astype(jnp.promote_types(dtype, jnp.float32)), axis=-1).astype(dtype)  # [B, K]
         h = jnp.einsum("bm,kmr->bkr", xl, v)  # V_i^T x_l for every expert: one GEMM
         if self.mixture == "gemm":
             mixed = jnp.einsum("bkr,kmr->bm", h * g[:, :, None], u) + g @ b

@@ -10,7 +10,7 @@ from .cross import CROSS_TYPES, CrossNet
 from .init import xavier_normal
 from .layers import TorchDense
 
-METHODS = ("parallel", "stacked")
+from .config import METHODS
 
 
 class DNN(nn.Module):
@@ -85,7 +85,8 @@ class DCN(nn.Module):
             out = jnp.concatenate([cross_out, self.dnn(x0, train=train)], axis=1)
         else:
             out = self.dnn(cross_out, train=train)
-        return self.linear(out)[:, 0].astype(jnp.float32)
+        logits = self.linear(out)[:, 0]
+        return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
 
     def __call__(self, ids, train: bool = False):
         return jax.nn.sigmoid(self.logits(ids, train=train))

@@ -1,0 +1,58 @@
+"""python -m parity [--quick] | python -m parity convert IN OUT --to {jax,torch}"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _table(rows) -> str:
+    head = ("check", "configuration", "worst error", "bound", "result")
+    body = [(r.check, r.config, f"{r.error:.3g}", "-" if r.bound == float("inf") else f"{r.bound:g}",
+             "pass" if r.passed else "FAIL") for r in rows]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def run_checks(quick: bool) -> int:
+    from parity.checks import run_all
+    start = time.time()
+    rows = []
+    for row in run_all(quick=quick, progress=lambda s: print(f"[{time.time() - start:6.1f}s] {s}",
+                                                             file=sys.stderr, flush=True)):
+        rows.append(row)
+    print(_table(rows))
+    details = [r for r in rows if r.detail]
+    if details:
+        print("\nDetails (per-epoch validation AUC, worst tensors):")
+        for r in details:
+            print(f"- {r.check} [{r.config}]: {r.detail}")
+    failed = [r for r in rows if not r.passed]
+    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m parity",
+                                     description="JAX <-> PyTorch parity checks and weight conversion")
+    parser.add_argument("--quick", action="store_true", help="a fast subset (the test suite runs it)")
+    sub = parser.add_subparsers(dest="command")
+    conv = sub.add_parser("convert", help="convert a weights file between the frameworks")
+    conv.add_argument("input", help=".safetensors (dcnmix layout), .msgpack (flax), .pt/.pth (torch)")
+    conv.add_argument("output")
+    conv.add_argument("--to", choices=("jax", "torch"), required=True)
+    args = parser.parse_args(argv)
+    if args.command == "convert":
+        from parity.files import ConvertError, convert_file
+        try:
+            print(convert_file(args.input, args.output, args.to))
+        except (ConvertError, ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return run_checks(args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

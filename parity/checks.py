@@ -1,0 +1,284 @@
+"""The parity checks: same weights in both frameworks -> same outputs, gradients, training.
+
+Each check returns Rows (check, configuration, measured worst error, bound). Weights are
+created in torch (random, BN statistics and affine parameters moved off their defaults),
+converted with parity.convert, and both models see the same ids and the same batches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from typing import Callable, Iterator
+
+import numpy as np
+
+from dcnmix_jax.config import ModelConfig
+
+SEED_SHAPE = dict(field_num=10, feat_dim=72, emb_num=16)
+GRID = tuple(itertools.product((1, 2, 3, 4), ("parallel", "stacked"), ("mix", "full")))
+QUICK_GRID = ((2, "parallel", "mix"), (1, "stacked", "full"))
+def is_pre_bn_bias(key: str) -> bool:
+    """torch keys of the DNN's Linear biases (dnn.mlp.{4i}.bias), each followed by a BatchNorm."""
+    m = re.fullmatch(r"dnn\.mlp\.(\d+)\.bias", key)
+    return bool(m) and int(m.group(1)) % 4 == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    check: str
+    config: str
+    error: float
+    bound: float
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.error)) and self.error <= self.bound
+
+
+def config_for(order: int, method: str, cross: str, dropout: float = 0.0, **shape) -> ModelConfig:
+    return ModelConfig(**{**SEED_SHAPE, **shape}, order_num=order, method=method, cross=cross,
+                       dropout=dropout)
+
+
+def name(cfg: ModelConfig) -> str:
+    return f"{cfg.cross}-{cfg.method}-{cfg.order_num}"
+
+
+def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True):
+    """A twin with seeded weights; with perturb, BN stats/affine and biases moved off defaults."""
+    import torch
+    from dcnmix_torch import DCN
+    torch.manual_seed(seed)
+    model = DCN(**cfg.kwargs())
+    if perturb:
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                if key.endswith("num_batches_tracked"):
+                    value.fill_(3)
+                elif key.endswith("running_var"):
+                    value.uniform_(0.5, 2.0)
+                elif value.is_floating_point():
+                    value.add_(0.1 * torch.randn_like(value))
+    return model
+
+
+def jax_model(cfg: ModelConfig):
+    from dcnmix_jax.model import DCN
+    return DCN(**cfg.kwargs())
+
+
+def random_ids(cfg: ModelConfig, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, cfg.feat_dim, (n, cfg.field_num)).astype(np.int32)
+
+
+def _max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def _per_tensor(variables_a: dict, variables_b: dict, skip=lambda key: False) -> tuple[float, str]:
+    """Worst tensor's relative error max|a - b| / max|b| (b the torch reference) and its key."""
+    from parity.convert import flax_to_arrays
+    a, b = flax_to_arrays(variables_a), flax_to_arrays(variables_b)
+    return max((_max_abs(a[k], b[k]) / max(float(np.max(np.abs(b[k]))), 1e-30), k)
+               for k in b if not k.endswith("num_batches_tracked") and not skip(k))
+
+
+def check_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
+    import torch
+    from dcnmix_jax.model import DCN
+    from parity.convert import torch_to_flax
+    model = torch_model(cfg, seed).eval()
+    variables = torch_to_flax(model.state_dict())
+    ids = random_ids(cfg, 257, seed)
+    with torch.no_grad():
+        t_logits = model.logits(torch.as_tensor(ids, dtype=torch.long)).numpy()
+        t_probs = model(torch.as_tensor(ids, dtype=torch.long)).numpy()
+    j = jax_model(cfg)
+    j_logits = np.asarray(j.apply(variables, ids, method=DCN.logits))
+    j_probs = np.asarray(j.apply(variables, ids))
+    return [Row("eval forward: probabilities", name(cfg), _max_abs(j_probs, t_probs), 1e-6),
+            Row("eval forward: logits", name(cfg), _max_abs(j_logits, t_logits), 1e-6)]
+
+
+def check_train_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
+    """Train mode, dropout 0 (BN on batch statistics), and BN running stats after the step."""
+    import torch
+    from dcnmix_jax.model import DCN
+    from parity.convert import torch_to_flax
+    cfg = dataclasses.replace(cfg, dropout=0.0)
+    model = torch_model(cfg, seed).train()
+    variables = torch_to_flax(model.state_dict())
+    ids = random_ids(cfg, 256, seed + 1)
+    t_logits = model.logits(torch.as_tensor(ids, dtype=torch.long)).detach().numpy()
+    j_logits, updates = jax_model(cfg).apply(variables, ids, train=True, method=DCN.logits,
+                                             mutable=["batch_stats"])
+    after = torch_to_flax(model.state_dict())["batch_stats"]
+    stats_err = max(_max_abs(a, b) for a, b in zip(_leaves(updates["batch_stats"]), _leaves(after)))
+    probs_err = _max_abs(1 / (1 + np.exp(-np.float64(j_logits))), 1 / (1 + np.exp(-np.float64(t_logits))))
+    scale = max(1.0, float(np.abs(t_logits).max()))
+    return [Row("train forward (dropout 0): probabilities", name(cfg), probs_err, 1e-6),
+            Row("train forward: logits / max(1, max|logit|)", name(cfg),
+                _max_abs(j_logits, t_logits) / scale, 1e-6, f"max|logit| {scale:.2f}"),
+            Row("train forward: BN running stats", name(cfg), stats_err, 1e-6)]
+
+
+def _leaves(tree) -> list[np.ndarray]:
+    from parity.convert import _flatten
+    return [np.asarray(v) for _, v in sorted(_flatten(tree))]
+
+
+def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
+    """Gradients of the mean BCE w.r.t. every parameter; worst tensor's relative error."""
+    import jax
+    import torch
+    import torch.nn.functional as F
+    from dcnmix_jax.steps import create_state, loss_fn, torch_adam
+    from parity.convert import torch_to_flax
+    cfg = dataclasses.replace(cfg, dropout=0.0)
+    model = torch_model(cfg, seed).train()
+    variables = torch_to_flax(model.state_dict())
+    ids = random_ids(cfg, 256, seed + 2)
+    labels = (np.random.default_rng(seed).random(256) < 0.4).astype(np.float32)
+    loss = F.binary_cross_entropy_with_logits(model.logits(torch.as_tensor(ids, dtype=torch.long)),
+                                              torch.as_tensor(labels))
+    loss.backward()
+    t_grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p))
+               for k, p in model.named_parameters()}
+    t_grads.update({k: v for k, v in model.state_dict().items() if k not in t_grads})
+    t_grads = torch_to_flax(t_grads)
+    state = create_state(jax_model(cfg), variables, torch_adam(), jax.random.key(0))
+    j_grads = jax.grad(lambda p: loss_fn(p, state, ids, labels)[0])(state.params)
+    j_grads = {"params": j_grads, "batch_stats": t_grads["batch_stats"]}
+    err, key = _per_tensor(j_grads, t_grads, skip=is_pre_bn_bias)
+    # Linear biases feeding a BatchNorm have a true gradient of exactly 0 in training mode
+    # (BN subtracts the batch mean); both frameworks return rounding noise there, so those
+    # are checked for being ~0 relative to the model's largest gradient instead.
+    from parity.convert import flax_to_arrays
+    a, b = flax_to_arrays(j_grads), flax_to_arrays(t_grads)
+    top = max(float(np.abs(v).max()) for k, v in b.items() if not k.endswith("tracked"))
+    zero = max(float(max(np.abs(a[k]).max(), np.abs(b[k]).max())) / top for k in b
+               if is_pre_bn_bias(k))
+    return [Row("gradients (max relative error)", name(cfg), err, 1e-5, f"worst: {key}"),
+            Row("gradients of pre-BN biases ~ 0 (/ max grad)", name(cfg), zero, 1e-5)]
+
+
+@dataclasses.dataclass
+class TrainRun:
+    aucs: list[float]
+    variables: dict
+
+
+def _x64(enabled: bool):
+    """JAX's float64 mode as a context (its name moved between jax versions)."""
+    import contextlib
+    import jax
+    if not enabled:
+        return contextlib.nullcontext()
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+    return enable_x64()
+
+
+def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, lr: float,
+               weight_decay: float, init_seed: int, shuffle_seed: int, dropout_seed: int,
+               precision: str = "float32") -> tuple[TrainRun, TrainRun]:
+    """Same initial weights (made in torch, converted), same batches; returns (torch, jax).
+
+    precision 'float64' runs both frameworks in double precision (torch .double(), JAX x64).
+    """
+    import jax
+    import torch
+    from sklearn.metrics import roc_auc_score
+    from dcnmix_jax.data import batches
+    from dcnmix_jax.steps import create_state, predict as j_predict, torch_adam, train_step
+    from dcnmix_torch.steps import make_optimizer, predict as t_predict, train_step as t_step
+    from parity.convert import torch_to_flax
+    model = torch_model(cfg, init_seed, perturb=False)
+    if precision == "float64":
+        model = model.double()
+    with _x64(precision == "float64"):
+        variables = torch_to_flax(model.state_dict())
+        state = create_state(jax_model(cfg), variables, torch_adam(lr, weight_decay=weight_decay),
+                             jax.random.key(dropout_seed))
+        opt = make_optimizer(model, lr=lr, weight_decay=weight_decay)
+        torch.manual_seed(dropout_seed)
+        t_aucs, j_aucs = [], []
+        for epoch in range(epochs):
+            for ids, labels in batches(train, batch_size, seed=shuffle_seed, epoch=epoch):
+                t_step(model, opt, ids, labels)
+                state, _ = train_step(state, ids, labels)
+            t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.ids)))
+            j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.ids)))
+        j_vars = {"params": jax.device_get(state.params),
+                  "batch_stats": jax.device_get(state.batch_stats)}
+    return TrainRun(t_aucs, torch_to_flax(model.state_dict())), TrainRun(j_aucs, j_vars)
+
+
+def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_size: int = 256,
+                   lr: float = 1e-3, weight_decay: float = 0.0, precision: str = "float64",
+                   label: str = "training") -> tuple[list[Row], list[tuple[float, float]]]:
+    """Dropout 0, same init and batches: per-epoch validation AUC and final parameters.
+
+    Bounds: AUC 1e-4 and parameters 1e-3 relative in float64. In float32 the runs drift
+    apart by design of Adam (see README "Parity"), so only the AUC is bounded there (1e-3).
+    """
+    cfg = dataclasses.replace(cfg, dropout=0.0)
+    t, j = train_both(cfg, train, valid, epochs=epochs, batch_size=batch_size, lr=lr,
+                      weight_decay=weight_decay, init_seed=0, shuffle_seed=1, dropout_seed=2,
+                      precision=precision)
+    auc_err = max(abs(a - b) for a, b in zip(t.aucs, j.aucs))
+    param_err, key = _per_tensor(j.variables, t.variables)
+    per_epoch = " ".join(f"e{e + 1}: torch {a:.6f} jax {b:.6f}" for e, (a, b) in
+                         enumerate(zip(t.aucs, j.aucs)))
+    label = f"{label} ({precision})"
+    rows = [Row(f"{label}: val AUC per epoch", name(cfg), auc_err,
+                1e-4 if precision == "float64" else 1e-3, per_epoch)]
+    rows.append(Row(f"{label}: final params (relative)", name(cfg), param_err,
+                    1e-3 if precision == "float64" else float("inf"), f"worst: {key}"))
+    return rows, list(zip(t.aucs, j.aucs))
+
+
+def check_dropout_auc(cfg: ModelConfig, train, valid, *, seeds: int = 3, epochs: int = 3,
+                      batch_size: int = 256, lr: float = 1e-3) -> list[Row]:
+    """Dropout 0.1, independent random streams: mean final validation AUC within 0.003."""
+    cfg = dataclasses.replace(cfg, dropout=0.1)
+    t_final, j_final = [], []
+    for s in range(seeds):
+        t, j = train_both(cfg, train, valid, epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=0.0, init_seed=10 + s, shuffle_seed=20 + s,
+                          dropout_seed=30 + s)
+        t_final.append(t.aucs[-1])
+        j_final.append(j.aucs[-1])
+    detail = f"torch {np.mean(t_final):.5f} jax {np.mean(j_final):.5f} over {seeds} seeds"
+    return [Row("dropout 0.1: mean final val AUC", name(cfg),
+                abs(float(np.mean(t_final) - np.mean(j_final))), 3e-3, detail)]
+
+
+def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None
+            ) -> Iterator[Row]:
+    """Every check over the seed grid (quick: a two-configuration subset, smaller data)."""
+    from dcnmix_jax.data import split, synthetic
+    grid = QUICK_GRID if quick else GRID
+    configs = [config_for(*g) for g in grid]
+    for cfg in configs:
+        progress(f"forward / gradients {name(cfg)}")
+        yield from check_forward(cfg)
+        yield from check_train_forward(cfg)
+        yield from check_gradients(cfg)
+    data = synthetic(n=6000 if quick else 30000, seed=0)
+    train, valid, _ = split(data, (0.8, 0.1, 0.1), seed=0)
+    for cfg in configs:
+        for precision in ("float64", "float32"):
+            progress(f"training {name(cfg)} {precision}")
+            yield from check_training(cfg, train, valid, precision=precision)[0]
+    for cfg in configs[:1] if quick else configs[::4]:
+        progress(f"training with L2 weight decay {name(cfg)}")
+        yield from check_training(cfg, train, valid, weight_decay=1e-3, label="training, L2 1e-3")[0]
+    if quick:  # statistical: needs the full data and seeds to be meaningful
+        return
+    for cfg in configs:
+        progress(f"dropout AUC {name(cfg)}")
+        yield from check_dropout_auc(cfg, train, valid)

@@ -1,0 +1,116 @@
+"""Weights files: the shared safetensors layout, Flax msgpack and torch .pt, loaded and converted.
+
+    save_from_jax(path, variables, config) / load_for_jax(path) -> (variables, config)
+    save_from_torch(path, state_dict, config) / load_for_torch(path) -> (state_dict, config)
+
+`.safetensors` is the shared layout (parity.checkpoint); `.msgpack` is flax.serialization of
+{'config', 'variables'}; `.pt`/`.pth` is a torch state_dict, read with weights_only=True.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from dcnmix_jax.config import ModelConfig
+
+from . import checkpoint
+from .convert import flax_to_arrays, torch_to_flax
+from .layout import LayoutError, infer_config
+
+
+class ConvertError(ValueError):
+    """A file that cannot be read or written as asked."""
+
+
+def _kind(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    kinds = {".safetensors": "safetensors", ".msgpack": "msgpack", ".pt": "pt", ".pth": "pt"}
+    if ext not in kinds:
+        raise ConvertError(f"{path}: unknown extension {ext!r} (use .safetensors, .msgpack, .pt)")
+    return kinds[ext]
+
+
+def read_arrays(path) -> tuple[dict[str, np.ndarray], ModelConfig]:
+    """Torch-keyed numpy arrays and the config from any supported weights file."""
+    path = os.fspath(path)
+    kind = _kind(path)
+    if not os.path.isfile(path):
+        raise ConvertError(f"{path}: no such file")
+    if kind == "safetensors":
+        arrays, config, _ = checkpoint.load(path)
+        torch_to_flax(arrays, config)  # validates every key and shape against the config
+        return arrays, config
+    if kind == "msgpack":
+        from flax import serialization
+        try:
+            with open(path, "rb") as fh:
+                blob = serialization.msgpack_restore(fh.read())
+            config = ModelConfig(**json.loads(blob["config"]))
+            variables = blob["variables"]
+        except Exception as exc:
+            raise ConvertError(f"{path}: not a dcnmix Flax msgpack file ({exc})") from None
+        return flax_to_arrays(variables, config), config
+    import torch
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConvertError(f"{path}: not a readable torch state_dict ({exc})") from None
+    if not isinstance(state, dict):
+        raise ConvertError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
+    config = infer_config({k: v.shape for k, v in arrays.items()})
+    torch_to_flax(arrays, config)
+    return arrays, config
+
+
+def write_arrays(path, arrays: dict[str, np.ndarray], config: ModelConfig) -> None:
+    path = os.fspath(path)
+    kind = _kind(path)
+    if kind == "safetensors":
+        checkpoint.save(path, arrays, config)
+    elif kind == "msgpack":
+        from flax import serialization
+        blob = {"config": config.to_json(), "variables": torch_to_flax(arrays, config)}
+        checkpoint.atomic_write_bytes(path, serialization.msgpack_serialize(blob))
+    else:
+        import io
+        import torch
+        buf = io.BytesIO()
+        torch.save({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}, buf)
+        checkpoint.atomic_write_bytes(path, buf.getvalue())
+
+
+def save_from_jax(path, variables, config: ModelConfig) -> None:
+    write_arrays(path, flax_to_arrays(variables, config), config)
+
+
+def load_for_jax(path) -> tuple[dict, ModelConfig]:
+    arrays, config = read_arrays(path)
+    return torch_to_flax(arrays, config), config
+
+
+def save_from_torch(path, state_dict, config: ModelConfig) -> None:
+    write_arrays(path, {k: v.detach().cpu().numpy() for k, v in state_dict.items()}, config)
+
+
+def load_for_torch(path) -> tuple[dict, ModelConfig]:
+    import torch
+    arrays, config = read_arrays(path)
+    return {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}, config
+
+
+def convert_file(src, dst, to: str) -> str:
+    """Convert src to dst for framework `to` ('jax': .msgpack or .safetensors; 'torch': .pt or
+    .safetensors). Returns a one-line summary."""
+    dst_kind = _kind(os.fspath(dst))
+    allowed = {"jax": ("msgpack", "safetensors"), "torch": ("pt", "safetensors")}[to]
+    if dst_kind not in allowed:
+        raise ConvertError(f"{dst}: --to {to} writes {' or '.join('.' + a for a in allowed)}")
+    try:
+        arrays, config = read_arrays(src)
+    except LayoutError as exc:
+        raise ConvertError(f"{src}: {exc}") from None
+    write_arrays(dst, arrays, config)
+    return f"wrote {dst} ({len(arrays)} tensors, {config})"
