@@ -73,16 +73,21 @@ def check_ids(ids: np.ndarray, feat_dim: int, field_names: Sequence[str] | None 
             f"is outside [0, {feat_dim}); {int(bad.sum())} ids are out of range in all")
 
 
-def split(dataset: Dataset, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
-          ) -> tuple[Dataset, ...]:
-    """Deterministic shuffled split into len(fractions) parts (fractions must sum to 1)."""
+def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+                  ) -> list[np.ndarray]:
+    """Sorted row indices of each part of a deterministic shuffled split of n rows."""
     if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
         raise ValueError(f"fractions must be non-negative and sum to 1, got {tuple(fractions)}")
-    n = len(dataset)
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.round(np.cumsum(fractions) * n).astype(int)
     starts = np.concatenate([[0], bounds[:-1]])
-    return tuple(dataset.take(np.sort(order[a:b])) for a, b in zip(starts, bounds))
+    return [np.sort(order[a:b]) for a, b in zip(starts, bounds)]
+
+
+def split(dataset: Dataset, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+          ) -> tuple[Dataset, ...]:
+    """Deterministic shuffled split into len(fractions) parts (fractions must sum to 1)."""
+    return tuple(dataset.take(i) for i in split_indices(len(dataset), fractions, seed))
 
 
 def batch_order(n: int, batch_size: int, *, seed: int | None = None, epoch: int = 0,

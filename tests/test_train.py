@@ -1,0 +1,91 @@
+"""The training CLI: datasets, outputs, early stopping, both frameworks, kill -9 and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dcnmix_jax.train import main
+
+SMALL = ["--synthetic-rows", "4000", "--batch-size", "256", "--no-progress", "--hidden-nums", "32,16",
+         "--emb-num", "4", "--r", "4", "--order-num", "1"]
+
+
+def _summary(out):
+    with open(os.path.join(out, "summary.json")) as fh:
+        return json.load(fh)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_trains_writes_outputs_and_stops_early(tmp_path, framework):
+    out = str(tmp_path / framework)
+    assert main([*SMALL, "--epochs", "30", "--patience", "2", "--lr", "0.05", "--out", out,
+                 "--framework", framework]) == 0
+    s = _summary(out)
+    assert s["epochs_run"] < 30 and s["epochs_run"] - s["best_epoch"] == 2  # early stopping
+    assert 0.5 < s["test_auc"] <= 1 and s["params"] > 0
+    lines = open(os.path.join(out, "metrics.jsonl")).read().splitlines()
+    assert len(lines) == s["epochs_run"]
+    assert max(json.loads(x)["val_auc"] for x in lines) == s["val_auc"]
+    from parity.files import load_for_jax
+    variables, cfg = load_for_jax(os.path.join(out, "best.safetensors"))
+    assert cfg.field_num == 10 and cfg.hidden_nums == (32, 16)
+
+
+def test_dataset_kinds(tmp_path, frappe_dir, criteo_dir):
+    base = [*SMALL, "--epochs", "1"]
+    assert main([*base, "--dataset", f"criteo:{criteo_dir / 'criteo_sample_1k.txt.gz'}",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert _summary(tmp_path / "c")["config"]["field_num"] == 39
+    csv = tmp_path / "d.csv"
+    csv.write_text("y,a,b\n" + "".join(f"{i % 2},{i % 7},{i % 3}\n" for i in range(300)))
+    assert main([*base, "--dataset", f"csv:{csv}", "--label", "y", "--categorical", "a,b",
+                 "--out", str(tmp_path / "csv")]) == 0
+    libfm = tmp_path / "d.libfm"
+    libfm.write_text("".join(f"{(i % 2) * 2 - 1} {i % 5}:1 {5 + i % 3}:1\n" for i in range(300)))
+    assert main([*base, "--dataset", f"libfm:{libfm}", "--out", str(tmp_path / "l")]) == 0
+    assert main([*base, "--dataset", f"frappe:{frappe_dir}", "--batch-size", "4096",
+                 "--out", str(tmp_path / "f")]) == 0
+    assert _summary(tmp_path / "f")["rows"] == {"train": 202027, "valid": 57722, "test": 28860}
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
+    assert main(["--dataset", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert main(["--dataset", f"libfm:{tmp_path / 'missing'}", "--out", str(tmp_path / "x")]) == 2
+    assert main(["--dataset", "synthetic", "--method", "stacked", "--hidden-nums", "0",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'nope'" in err and "no such file" in err and "Traceback" not in err
+
+
+def _cli(out, epochs):
+    return [sys.executable, "-m", "dcnmix_jax.train", *SMALL, "--epochs", str(epochs),
+            "--patience", "100", "--out", out]
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
+    full = str(tmp_path / "full")
+    subprocess.run(_cli(full, 5), check=True, capture_output=True)
+    cut = str(tmp_path / "cut")
+    proc = subprocess.Popen(_cli(cut, 5), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = os.path.join(cut, "metrics.jsonl")
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and len(open(metrics).read().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(open(metrics).read().splitlines())
+    assert 2 <= done < 5
+    subprocess.run(_cli(cut, 5) + ["--resume"], check=True, capture_output=True)
+    a, b = _summary(full), _summary(cut)
+    for key in ("val_auc", "val_logloss", "test_auc", "test_logloss", "best_epoch", "epochs_run"):
+        assert a[key] == b[key], key
+    strip = lambda path: [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "examples_per_s")}
+                          for x in open(path).read().splitlines()]
+    assert strip(os.path.join(full, "metrics.jsonl")) == strip(metrics)
