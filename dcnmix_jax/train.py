@@ -4,7 +4,8 @@ The loop is framework-free; --framework picks the JAX backend (jitted, donated T
 or the PyTorch twin, both fed exactly the same batches. Output folder:
   metrics.jsonl      one line per epoch (loss, validation AUC / logloss, examples/s)
   summary.json       config, parameter count, best epoch, validation/test AUC and logloss, times
-  best.safetensors   the best model in the parity suite's layout (loads in both frameworks)
+  init.safetensors   the initial weights; best.safetensors the best model (the parity
+                     suite's layout, loads in both frameworks; `python -m dcnmix_jax.svd` reads both)
   checkpoint/        state after the last finished epoch, for --resume (written atomically)
 """
 from __future__ import annotations
@@ -99,6 +100,8 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         start_epoch = len(history)
         log(f"resumed after epoch {start_epoch} (best validation AUC {best['auc']:.5f} "
             f"at epoch {best['epoch']})")
+    else:
+        checkpoint.save(os.path.join(out, "init.safetensors"), backend.arrays(), cfg)
     wall0 = time.time()
     for epoch in range(start_epoch, tc.epochs):
         if epoch - best["epoch"] >= tc.patience and best["epoch"] > 0:

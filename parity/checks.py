@@ -214,6 +214,7 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, 
             j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.ids)))
         j_vars = {"params": jax.device_get(state.params),
                   "batch_stats": jax.device_get(state.batch_stats)}
+    jax.clear_caches()  # each configuration compiles anew; a full run would otherwise pile up
     return TrainRun(t_aucs, torch_to_flax(model.state_dict())), TrainRun(j_aucs, j_vars)
 
 

@@ -89,3 +89,18 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     strip = lambda path: [{k: v for k, v in json.loads(x).items() if k not in ("seconds", "examples_per_s")}
                           for x in open(path).read().splitlines()]
     assert strip(os.path.join(full, "metrics.jsonl")) == strip(metrics)
+
+
+@pytest.mark.parametrize("cross", ["mix", "full"])
+def test_svd_analysis_of_a_run(tmp_path, cross):
+    from dcnmix_jax.svd import main as svd_main
+    out = str(tmp_path / cross)
+    assert main([*SMALL, "--epochs", "2", "--cross", cross, "--out", out]) == 0
+    assert svd_main([out, "--dataset", "synthetic", "--rows", "500"]) == 0
+    rows = open(os.path.join(out, "svd.csv")).read().splitlines()
+    curves = {r.split(",")[0] for r in rows[1:]}
+    want = {"init W", "learned W"} if cross == "full" else {"init gated mixture", "learned expert 3"}
+    assert want <= curves
+    values = [float(r.split(",")[2]) for r in rows[1:]]
+    assert max(values) == 1.0 and min(values) == 0.0
+    assert os.path.getsize(os.path.join(out, "svd.png")) > 1000

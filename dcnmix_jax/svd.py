@@ -1,0 +1,107 @@
+"""Low-rank analysis of trained cross weights, as in the seed article.
+
+`python -m dcnmix_jax.svd RUN_DIR [--dataset SPEC] [--layer 0]` reads RUN_DIR/init.safetensors
+and RUN_DIR/best.safetensors (written by dcnmix-train) and writes RUN_DIR/svd.csv and
+RUN_DIR/svd.png: singular values, min-max normalised, at initialisation and after training,
+of DCN-V2's W, or of DCN-Mix's U_i V_i^T per expert and of their gated mixture
+sum_i mean(g_i) U_i V_i^T (mean gate over the validation rows). numpy + matplotlib only.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+
+def minmax(s: np.ndarray) -> np.ndarray:
+    """The seed's normalisation: (s - min) / (max - min), so the largest is 1."""
+    span = s.max() - s.min()
+    return (s - s.min()) / span if span > 0 else np.ones_like(s)
+
+
+def _softmax(z):
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def mean_gates(arrays: dict, cfg, ids: np.ndarray, layer: int) -> np.ndarray:
+    """Mean softmax gate [K] of cross layer `layer` over the rows `ids` (numpy forward pass)."""
+    x0 = arrays["embedding.embedding.weight"][ids].reshape(len(ids), -1).astype(np.float64)
+    xl = x0
+    for l in range(layer + 1):
+        p = f"cross_net.cell_list.{l}"
+        g = _softmax(xl @ arrays[f"{p}.gate.weight"].T + arrays[f"{p}.gate.bias"])
+        if l == layer:
+            return g.mean(0)
+        out = xl.copy()
+        for i in range(cfg.k):
+            c = f"{p}.cross_cell.{i}"
+            out += g[:, i:i + 1] * (((xl @ arrays[f"{c}.v"]) @ arrays[f"{c}.u"].T
+                                     + arrays[f"{c}.b"][:, 0]) * x0)
+        xl = out
+    raise ValueError(f"layer {layer} out of range")
+
+
+def spectra(arrays: dict, cfg, layer: int = 0, ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Normalised singular values of the cross weights of one layer, by name."""
+    p = f"cross_net.cell_list.{layer}"
+    if cfg.cross == "full":
+        return {"W": minmax(np.linalg.svd(arrays[f"{p}.w"].astype(np.float64), compute_uv=False))}
+    mats = [arrays[f"{p}.cross_cell.{i}.u"].astype(np.float64) @ arrays[f"{p}.cross_cell.{i}.v"].T
+            for i in range(cfg.k)]
+    out = {f"expert {i}": minmax(np.linalg.svd(m, compute_uv=False)) for i, m in enumerate(mats)}
+    if ids is not None:
+        g = mean_gates(arrays, cfg, ids, layer)
+        out["gated mixture"] = minmax(np.linalg.svd(sum(w * m for w, m in zip(g, mats)),
+                                                    compute_uv=False))
+    return out
+
+
+def main(argv=None) -> int:
+    from parity.checkpoint import CheckpointError, load
+    parser = argparse.ArgumentParser(prog="python -m dcnmix_jax.svd", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--dataset", default=None, help="spec for the mean gates (default: none)")
+    parser.add_argument("--layer", type=int, default=0)
+    parser.add_argument("--rows", type=int, default=5000, help="validation rows for the mean gate")
+    args = parser.parse_args(argv)
+    try:
+        init, cfg, _ = load(os.path.join(args.run_dir, "init.safetensors"))
+        best, _, _ = load(os.path.join(args.run_dir, "best.safetensors"))
+        ids = None
+        if args.dataset:
+            from .datasets import load_splits
+            ids = load_splits(args.dataset)[1].ids[: args.rows]
+        curves = {f"init {k}": v for k, v in spectra(init, cfg, args.layer, ids).items()}
+        curves.update({f"learned {k}": v for k, v in spectra(best, cfg, args.layer, ids).items()})
+    except (CheckpointError, ValueError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with open(os.path.join(args.run_dir, "svd.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["curve", "index", "normalised_singular_value"])
+        for name, s in curves.items():
+            w.writerows((name, i, f"{x:.6g}") for i, x in enumerate(s))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, s in curves.items():
+        if name.endswith(("W", "gated mixture", "expert 0")):
+            ax.scatter(range(len(s)), s, s=4, label=name)
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("min-max normalised singular value")
+    ax.set_title(f"{cfg.cross} cross layer {args.layer}: init vs learned")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.run_dir, "svd.png"), dpi=120)
+    print(f"wrote {args.run_dir}/svd.csv and svd.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
