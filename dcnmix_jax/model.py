@@ -77,7 +77,12 @@ class DCN(nn.Module):
     def logits(self, ids, train: bool = False):
         if ids.ndim != 2 or ids.shape[1] != self.field_num:
             raise ValueError(f"ids must have shape [batch, {self.field_num}], got {ids.shape}")
-        x0 = self.embedding(ids).reshape(ids.shape[0], -1)
+        return self.logits_from_embeddings(self.embedding(ids), train=train)
+
+    def logits_from_embeddings(self, emb, train: bool = False):
+        """Logits from looked-up embeddings emb [B, field_num, emb_num] (the embedding table is
+        not touched: lets a trainer differentiate w.r.t. the rows of a batch only)."""
+        x0 = emb.reshape(emb.shape[0], -1)
         if self.dtype is not None:
             x0 = x0.astype(self.dtype)
         cross_out = self.cross_net(x0)

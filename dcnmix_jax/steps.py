@@ -17,18 +17,39 @@ class TrainState(train_state.TrainState):
     dropout_key: jax.Array
 
 
+def _is_embedding(params):
+    """Mask: True on the embedding table, False elsewhere."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[0], "key", None) == "embedding", params)
+
+
 def torch_adam(lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-               weight_decay: float = 0.0) -> optax.GradientTransformation:
+               weight_decay: float = 0.0, emb_weight_decay: float | None = None
+               ) -> optax.GradientTransformation:
     """torch.optim.Adam as optax: weight_decay is torch's coupled L2 (added to the gradient
-    before the moments), not AdamW's decoupled decay; eps is added outside the square root."""
-    parts = [optax.add_decayed_weights(weight_decay)] if weight_decay else []
+    before the moments), not AdamW's decoupled decay; eps is added outside the square root.
+    emb_weight_decay (if given) replaces weight_decay on the embedding table, as a torch
+    parameter group would (dcnmix_torch.steps.make_optimizer)."""
+    parts = []
+    if emb_weight_decay is None:
+        if weight_decay:
+            parts.append(optax.add_decayed_weights(weight_decay))
+    else:
+        not_embedding = lambda p: jax.tree_util.tree_map(lambda m: not m, _is_embedding(p))
+        if emb_weight_decay:
+            parts.append(optax.add_decayed_weights(emb_weight_decay, mask=_is_embedding))
+        if weight_decay:
+            parts.append(optax.add_decayed_weights(weight_decay, mask=not_embedding))
     return optax.chain(*parts, optax.scale_by_adam(b1=b1, b2=b2, eps=eps), optax.scale(-lr))
 
 
 def create_state(model, variables, tx: optax.GradientTransformation, dropout_key) -> TrainState:
     """TrainState from initialised (or converted) variables {'params', 'batch_stats'}."""
-    return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                             batch_stats=variables.get("batch_stats", {}), dropout_key=dropout_key)
+    state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                              batch_stats=variables.get("batch_stats", {}), dropout_key=dropout_key)
+    # a strongly typed step: TrainState.create's Python 0 is weakly typed, and the step that
+    # comes back from the first jitted call is not, which would cost a second compilation
+    return state.replace(step=jnp.zeros((), jnp.int32))
 
 
 def loss_fn(params, state: TrainState, ids, labels):
@@ -53,6 +74,19 @@ train_step = jax.jit(_train_step, donate_argnums=0)
 The incoming state is donated: do not use it after the call."""
 
 
+def _train_steps(state: TrainState, ids, labels, index):
+    """S steps in one dispatch: batch s is rows index[s] of the device-resident ids/labels."""
+    def body(st, rows):
+        return _train_step(st, jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0))
+    return jax.lax.scan(body, state, index)
+
+
+train_steps = jax.jit(_train_steps, donate_argnums=0)
+"""(state, ids [N, F], labels [N], index [S, B] int32) -> (state, losses [S]); lax.scan over
+S batches gathered on the device, so a whole chunk of an epoch costs one dispatch and no
+host transfer. Same arithmetic as S calls of train_step. The state is donated."""
+
+
 @jax.jit
 def _predict(state: TrainState, ids):
     from .model import DCN
@@ -60,8 +94,8 @@ def _predict(state: TrainState, ids):
                           method=DCN.__call__)
 
 
-def predict(state: TrainState, ids: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+def predict(state, ids: np.ndarray, batch_size: int = 8192, predict_batch=_predict) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy (for AUC / logloss)."""
-    out = [np.asarray(_predict(state, jnp.asarray(ids[i:i + batch_size])))
+    out = [np.asarray(predict_batch(state, jnp.asarray(ids[i:i + batch_size])))
            for i in range(0, len(ids), batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

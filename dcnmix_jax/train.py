@@ -31,6 +31,8 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 1e-3
     weight_decay: float = 0.0
+    emb_weight_decay: float | None = None
+    embedding_optimizer: str = "dense"
     seed: int = 0
 
 
@@ -41,9 +43,14 @@ class TrainingError(RuntimeError):
 def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig):
     if framework == "jax":
         from .backend import JaxBackend
-        return JaxBackend(cfg, lr=tc.lr, weight_decay=tc.weight_decay, seed=tc.seed)
+        return JaxBackend(cfg, lr=tc.lr, weight_decay=tc.weight_decay, seed=tc.seed,
+                          emb_weight_decay=tc.emb_weight_decay,
+                          embedding_optimizer=tc.embedding_optimizer)
+    if tc.embedding_optimizer != "dense":
+        raise ValueError("--embedding-optimizer lazy is a JAX option; the twin uses torch's Adam")
     from dcnmix_torch.backend import TorchBackend
-    return TorchBackend(cfg, lr=tc.lr, weight_decay=tc.weight_decay, seed=tc.seed)
+    return TorchBackend(cfg, lr=tc.lr, weight_decay=tc.weight_decay, seed=tc.seed,
+                        emb_weight_decay=tc.emb_weight_decay)
 
 
 def evaluate(backend, dataset) -> dict:
@@ -107,15 +114,14 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         if epoch - best["epoch"] >= tc.patience and best["epoch"] > 0:
             break
         order = batch_order(len(train), tc.batch_size, seed=tc.seed, epoch=epoch)
-        bar = tqdm(order, desc=f"epoch {epoch + 1}", unit="batch", disable=not progress,
-                   leave=False, file=sys.stderr)
-        t0, losses, seen = time.perf_counter(), [], 0
-        for index in bar:
-            losses.append(backend.train_batch(train.ids[index], train.labels[index]))
-            seen += len(index)
-            if progress:
-                bar.set_postfix(ex_per_s=f"{seen / (time.perf_counter() - t0):,.0f}", refresh=False)
-        loss = float(np.mean([float(x) for x in losses]))
+        bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
+                   disable=not progress, leave=False, file=sys.stderr)
+        t0, losses = time.perf_counter(), []
+        for rows, chunk_losses in backend.train_chunks(train, order):
+            losses.append(chunk_losses)
+            bar.update(rows)
+        bar.close()
+        loss = float(np.mean(np.concatenate([np.asarray(x, np.float64).ravel() for x in losses])))
         seconds = time.perf_counter() - t0
         if not np.isfinite(loss):
             raise TrainingError(f"non-finite training loss in epoch {epoch + 1}; last good "
@@ -176,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=1024)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0, help="torch Adam's coupled L2")
+    t.add_argument("--emb-weight-decay", type=float, default=None,
+                   help="L2 on the embedding table alone (default: --weight-decay)")
+    t.add_argument("--embedding-optimizer", choices=("dense", "lazy"), default="dense",
+                   help="jax: 'lazy' updates only the embedding rows of each batch (large tables)")
     t.add_argument("--seed", type=int, default=0)
     d = p.add_argument_group("data")
     d.add_argument("--synthetic-rows", type=int, default=100_000)
@@ -205,7 +215,9 @@ def main(argv=None, framework: str | None = None) -> int:
                           order_num=args.order_num, r=args.r, k=args.k, dropout=args.dropout,
                           method=args.method, hidden_nums=hidden, cross=args.cross)
         tc = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-                         lr=args.lr, weight_decay=args.weight_decay, seed=args.seed)
+                         lr=args.lr, weight_decay=args.weight_decay,
+                         emb_weight_decay=args.emb_weight_decay,
+                         embedding_optimizer=args.embedding_optimizer, seed=args.seed)
         print(f"{args.dataset}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
               f"{train.field_num} fields, {train.feat_dim:,} ids; {framework} {cfg}", flush=True)
         summary = fit(cfg, tc, splits, args.out, framework=framework, resume=args.resume,

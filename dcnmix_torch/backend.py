@@ -16,15 +16,19 @@ class TorchBackend:
     name = "torch"
     state_file = "state.pt"
 
-    def __init__(self, cfg, *, lr: float, weight_decay: float, seed: int):
+    def __init__(self, cfg, *, lr: float, weight_decay: float, seed: int,
+                 emb_weight_decay: float | None = None):
         self.cfg = cfg
         torch.manual_seed(seed)
         self.model = DCN(**cfg.kwargs())
-        self.optimizer = make_optimizer(self.model, lr=lr, weight_decay=weight_decay)
+        self.optimizer = make_optimizer(self.model, lr=lr, weight_decay=weight_decay,
+                                        emb_weight_decay=emb_weight_decay)
         self.n_params = count_params(self.model)
 
-    def train_batch(self, ids: np.ndarray, labels: np.ndarray) -> float:
-        return train_step(self.model, self.optimizer, ids, labels)
+    def train_chunks(self, dataset, order: list[np.ndarray]):
+        """Train on the batches `order` (row indices) of `dataset`; yields (rows done, [loss])."""
+        for b in order:
+            yield len(b), [train_step(self.model, self.optimizer, dataset.ids[b], dataset.labels[b])]
 
     def predict(self, ids: np.ndarray) -> np.ndarray:
         return predict(self.model, ids)

@@ -6,9 +6,16 @@ import torch
 import torch.nn.functional as F
 
 
-def make_optimizer(model, lr: float = 1e-3, weight_decay: float = 0.0, eps: float = 1e-8):
-    """torch.optim.Adam (coupled L2 weight decay), the seed's optimiser."""
-    return torch.optim.Adam(model.parameters(), lr=lr, eps=eps, weight_decay=weight_decay)
+def make_optimizer(model, lr: float = 1e-3, weight_decay: float = 0.0, eps: float = 1e-8,
+                   emb_weight_decay: float | None = None):
+    """torch.optim.Adam (coupled L2 weight decay), the seed's optimiser; emb_weight_decay (if
+    given) is the embedding table's own weight decay (a second parameter group)."""
+    if emb_weight_decay is None:
+        return torch.optim.Adam(model.parameters(), lr=lr, eps=eps, weight_decay=weight_decay)
+    emb = [p for n, p in model.named_parameters() if n.startswith("embedding.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("embedding.")]
+    return torch.optim.Adam([{"params": emb, "weight_decay": emb_weight_decay},
+                             {"params": rest, "weight_decay": weight_decay}], lr=lr, eps=eps)
 
 
 def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray) -> float:

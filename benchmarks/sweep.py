@@ -1,0 +1,102 @@
+"""The seed article's grid: order 1-4 x parallel/stacked, DCN-Mix and DCN-V2, per framework,
+several seeds -> CSV (one row per run) and a Markdown table (mean +- std).
+
+    python benchmarks/sweep.py --dataset synthetic --frameworks jax,torch --seeds 3 \\
+        --out benchmarks/results/sweep_synthetic [training flags as dcnmix-train, e.g. --synthetic-rows]
+
+Runs are resumable: a run whose summary.json exists is not trained again.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dcnmix_jax.config import ModelConfig  # noqa: E402
+from dcnmix_jax.datasets import load_splits  # noqa: E402
+from dcnmix_jax.train import TrainConfig, fit  # noqa: E402
+
+GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--frameworks", default="jax,torch")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", required=True)
+    p.add_argument("--synthetic-rows", type=int, default=100_000)
+    p.add_argument("--emb-num", type=int, default=16)
+    p.add_argument("--hidden-nums", default="128,64,32")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--patience", type=int, default=10)
+    args = p.parse_args(argv)
+    hidden = tuple(int(h) for h in args.hidden_nums.split(","))
+    rows = []
+    os.makedirs(args.out, exist_ok=True)
+    for seed in range(args.seeds):
+        splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows, seed=seed)
+        for framework in args.frameworks.split(","):
+            for cross, method, order in GRID:
+                cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
+                                  emb_num=args.emb_num, order_num=order, dropout=args.dropout,
+                                  method=method, hidden_nums=hidden, cross=cross)
+                tc = TrainConfig(epochs=args.epochs, patience=args.patience,
+                                 batch_size=args.batch_size, lr=args.lr,
+                                 weight_decay=args.weight_decay, seed=seed)
+                run = os.path.join(args.out, "runs", f"{framework}-{cross}-{method}-{order}-s{seed}")
+                path = os.path.join(run, "summary.json")
+                if os.path.exists(path):
+                    with open(path) as fh:
+                        s = json.load(fh)
+                else:
+                    s = fit(cfg, tc, splits, run, framework=framework, resume=True,
+                            progress=False, log=lambda *_: None)
+                print(f"{framework} {cross}-{method}-{order} seed {seed}: val {s['val_auc']:.4f} "
+                      f"test {s['test_auc']:.4f} ({s['train_seconds']:.0f}s)", flush=True)
+                rows.append({"framework": framework, "cross": cross, "method": method,
+                             "order": order, "seed": seed, "params": s["params"],
+                             "best_epoch": s["best_epoch"], "val_auc": s["val_auc"],
+                             "test_auc": s["test_auc"], "test_logloss": s["test_logloss"],
+                             "train_seconds": s["train_seconds"]})
+    with open(os.path.join(args.out, "runs.csv"), "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with open(os.path.join(args.out, "table.md"), "w") as fh:
+        fh.write(markdown(rows, args) + "\n")
+    return 0
+
+
+def markdown(rows, args) -> str:
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["framework"], r["cross"], r["method"], r["order"]), []).append(r)
+    out = [f"Command: `python benchmarks/sweep.py {' '.join(sys.argv[1:])}`", "",
+           "| framework | model | structure | cross layers | params | val AUC | test AUC | best epoch | train s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (fw, cross, method, order), rs in sorted(groups.items()):
+        v = np.array([r["val_auc"] for r in rs])
+        t = np.array([r["test_auc"] for r in rs])
+        model = "DCN-Mix" if cross == "mix" else "DCN-V2"
+        out.append(f"| {fw} | {model} | {method} | {order} | {rs[0]['params']:,} | "
+                   f"{v.mean():.4f} ± {v.std():.4f} | {t.mean():.4f} ± {t.std():.4f} | "
+                   f"{np.mean([r['best_epoch'] for r in rs]):.1f} | "
+                   f"{np.mean([r['train_seconds'] for r in rs]):.0f} |")
+    out.append(f"\n{len(rows)} runs, {len({r['seed'] for r in rows})} seeds each (mean ± std).")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Row-wise ("lazy") Adam for the embedding table: a step costs O(batch), not O(table).
+
+Dense Adam (dcnmix_jax.steps, torch.optim.Adam) updates every row of the table at every
+step, so a 10M x 16 table costs 160M parameters plus 320M moment values of memory traffic
+per step whatever the batch. Here the gradient is taken w.r.t. the looked-up rows only,
+summed per distinct id, and Adam runs on those rows alone (scatter into the donated table):
+
+    for each id in the batch (once):  m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
+                                       row <- row - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    rows not in the batch: unchanged (their moments do not decay).
+
+These are the semantics of TensorFlow Addons' LazyAdam and of torch.optim.SparseAdam (t is
+the global step). They equal dense Adam exactly at the first step, and at every step for rows
+present in every batch; they differ for rows that skip steps (dense Adam keeps moving them
+with decaying momentum). Everything except the table uses the dense optimiser unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class LazyState:
+    """Dense parameters with their optax state, plus the table and its row-wise moments."""
+
+    step: jax.Array
+    params: Any                 # everything but params['embedding']
+    opt_state: Any
+    batch_stats: Any
+    table: jax.Array            # [feat_dim, emb_num]
+    m: jax.Array
+    v: jax.Array
+    dropout_key: jax.Array
+    apply_fn: Any = flax.struct.field(pytree_node=False)
+    tx: Any = flax.struct.field(pytree_node=False)
+    hyper: tuple = flax.struct.field(pytree_node=False)   # (lr, b1, b2, eps, emb_weight_decay)
+
+    def variables(self) -> dict:
+        """Full flax variables (the table back in params['embedding'])."""
+        return {"params": {**self.params, "embedding": {"embedding": self.table}},
+                "batch_stats": self.batch_stats}
+
+
+def create_lazy_state(model, variables, tx: optax.GradientTransformation, dropout_key, *,
+                      lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                      emb_weight_decay: float = 0.0) -> LazyState:
+    """tx optimises the dense parameters; the table gets lazy Adam with these hyperparameters."""
+    params = {k: v for k, v in variables["params"].items() if k != "embedding"}
+    table = jnp.asarray(variables["params"]["embedding"]["embedding"])
+    return LazyState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                     batch_stats=variables.get("batch_stats", {}), table=table,
+                     m=jnp.zeros_like(table), v=jnp.zeros_like(table), dropout_key=dropout_key,
+                     apply_fn=model.apply, tx=tx, hyper=(lr, b1, b2, eps, emb_weight_decay))
+
+
+def _lazy_step(state: LazyState, ids, labels):
+    from .model import DCN
+    lr, b1, b2, eps, wd = state.hyper
+    rows = jnp.take(state.table, ids, axis=0)   # [B, F, E]
+
+    def loss_fn(params, rows):
+        logits, updates = state.apply_fn(
+            {"params": params, "batch_stats": state.batch_stats}, rows, train=True,
+            method=DCN.logits_from_embeddings,
+            rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
+            mutable=["batch_stats"])
+        return optax.sigmoid_binary_cross_entropy(logits, labels).mean(), updates["batch_stats"]
+
+    (loss, batch_stats), (g_params, g_rows) = jax.value_and_grad(
+        loss_fn, argnums=(0, 1), has_aux=True)(state.params, rows)
+    updates, opt_state = state.tx.update(g_params, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+
+    n, dim = ids.size, state.table.shape[1]
+    uniq, inverse = jnp.unique(ids.reshape(-1), size=n, fill_value=state.table.shape[0],
+                               return_inverse=True)
+    g = jax.ops.segment_sum(g_rows.reshape(n, dim), inverse.reshape(-1), num_segments=n)
+    p = state.table.at[uniq].get(mode="fill", fill_value=0)
+    if wd:
+        g = g + wd * p
+    t = (state.step + 1).astype(jnp.float32)
+    m = b1 * state.m.at[uniq].get(mode="fill", fill_value=0) + (1 - b1) * g
+    v = b2 * state.v.at[uniq].get(mode="fill", fill_value=0) + (1 - b2) * g * g
+    new_p = p - lr * (m / (1 - b1 ** t)) / (jnp.sqrt(v / (1 - b2 ** t)) + eps)
+    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                          batch_stats=batch_stats,
+                          table=state.table.at[uniq].set(new_p, mode="drop"),
+                          m=state.m.at[uniq].set(m, mode="drop"),
+                          v=state.v.at[uniq].set(v, mode="drop"))
+    return state, loss
+
+
+lazy_train_step = jax.jit(_lazy_step, donate_argnums=0)
+"""(LazyState, ids [B, F], labels [B]) -> (LazyState, loss); the state is donated."""
+
+
+def _lazy_steps(state: LazyState, ids, labels, index):
+    def body(st, rows):
+        return _lazy_step(st, jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0))
+    return jax.lax.scan(body, state, index)
+
+
+lazy_train_steps = jax.jit(_lazy_steps, donate_argnums=0)
+"""lax.scan over S batches of device-resident rows, as dcnmix_jax.steps.train_steps."""
+
+
+@jax.jit
+def lazy_predict_batch(state: LazyState, ids):
+    from .model import DCN
+    return state.apply_fn(state.variables(), ids, method=DCN.__call__)
