@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     p.add_argument("--frameworks", default="jax,torch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", required=True)
+    p.add_argument("--grid", default=None,
+                   help="comma-separated CROSS-METHOD-ORDER cells, e.g. mix-parallel-3 (default: all 16)")
+    p.add_argument("--emb-weight-decay", type=float, default=None)
+    p.add_argument("--embedding-optimizer", default="dense")
     p.add_argument("--synthetic-rows", type=int, default=100_000)
     p.add_argument("--emb-num", type=int, default=16)
     p.add_argument("--hidden-nums", default="128,64,32")
@@ -43,18 +47,22 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=10)
     args = p.parse_args(argv)
     hidden = tuple(int(h) for h in args.hidden_nums.split(","))
+    grid = GRID if not args.grid else [(c, m, int(o)) for c, m, o in
+                                       (cell.split("-") for cell in args.grid.split(","))]
     rows = []
     os.makedirs(args.out, exist_ok=True)
     for seed in range(args.seeds):
         splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows, seed=seed)
         for framework in args.frameworks.split(","):
-            for cross, method, order in GRID:
+            for cross, method, order in grid:
                 cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
                                   emb_num=args.emb_num, order_num=order, dropout=args.dropout,
                                   method=method, hidden_nums=hidden, cross=cross)
                 tc = TrainConfig(epochs=args.epochs, patience=args.patience,
                                  batch_size=args.batch_size, lr=args.lr,
-                                 weight_decay=args.weight_decay, seed=seed)
+                                 weight_decay=args.weight_decay,
+                                 emb_weight_decay=args.emb_weight_decay,
+                                 embedding_optimizer=args.embedding_optimizer, seed=seed)
                 run = os.path.join(args.out, "runs", f"{framework}-{cross}-{method}-{order}-s{seed}")
                 path = os.path.join(run, "summary.json")
                 if os.path.exists(path):

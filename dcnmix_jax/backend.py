@@ -66,6 +66,12 @@ class JaxBackend:
             self.state, loss = self._step(self.state, dataset.ids[b], dataset.labels[b])
             yield len(b), loss[None]
 
+    def set_learning_rate(self, lr: float) -> None:
+        from .steps import set_learning_rate
+        if self.lazy:
+            raise ValueError("learning-rate decay is not available with the lazy embedding optimizer")
+        self.state = self.state.replace(opt_state=set_learning_rate(self.state.opt_state, lr))
+
     def predict(self, ids: np.ndarray) -> np.ndarray:
         return predict(self.state, ids, predict_batch=self._predict)
 

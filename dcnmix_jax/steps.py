@@ -40,7 +40,17 @@ def torch_adam(lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float 
             parts.append(optax.add_decayed_weights(emb_weight_decay, mask=_is_embedding))
         if weight_decay:
             parts.append(optax.add_decayed_weights(weight_decay, mask=not_embedding))
-    return optax.chain(*parts, optax.scale_by_adam(b1=b1, b2=b2, eps=eps), optax.scale(-lr))
+    # the step size is a hyperparameter in the optimiser state, so set_learning_rate can
+    # lower it between epochs without recompiling
+    return optax.chain(*parts, optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+                       optax.inject_hyperparams(optax.scale)(step_size=-lr))
+
+
+def set_learning_rate(opt_state, lr: float):
+    """The torch_adam optimiser state with its learning rate replaced."""
+    *head, last = opt_state
+    hyper = dict(last.hyperparams, step_size=jnp.asarray(-lr, jnp.float32))
+    return (*head, last._replace(hyperparams=hyper))
 
 
 def create_state(model, variables, tx: optax.GradientTransformation, dropout_key) -> TrainState:

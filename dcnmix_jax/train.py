@@ -33,6 +33,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     emb_weight_decay: float | None = None
     embedding_optimizer: str = "dense"
+    lr_decay: float | None = None  # multiply lr by this after an epoch without gain
+    min_lr: float = 1e-6
     seed: int = 0
 
 
@@ -92,6 +94,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     ckpt_dir = os.path.join(out, "checkpoint")
     run_path = os.path.join(ckpt_dir, "run.json")
     history, best, start_epoch, train_seconds = [], {"epoch": 0, "auc": -1.0}, 0, 0.0
+    lr = tc.lr
     # what must not change across --resume (the epoch budget may)
     identity = {"config": cfg.kwargs(), "framework": framework,
                 "train": {k: v for k, v in dataclasses.asdict(tc).items() if k != "epochs"}}
@@ -104,6 +107,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         with open(os.path.join(ckpt_dir, backend.state_file), "rb") as fh:
             backend.restore_state(fh.read())
         history, best, train_seconds = run["history"], run["best"], run["train_seconds"]
+        lr = run.get("lr", tc.lr)
         start_epoch = len(history)
         log(f"resumed after epoch {start_epoch} (best validation AUC {best['auc']:.5f} "
             f"at epoch {best['epoch']})")
@@ -132,14 +136,18 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
                "examples_per_s": len(train) / seconds}
         history.append(row)
         train_seconds += seconds
+        row["lr"] = lr
         if metrics["auc"] > best["auc"]:
             best = {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
             checkpoint.save(os.path.join(out, "best.safetensors"), backend.arrays(), cfg,
                             {"epoch": epoch + 1, "val_auc": metrics["auc"]})
+        elif tc.lr_decay and lr > tc.min_lr:
+            lr = max(lr * tc.lr_decay, tc.min_lr)
+            backend.set_learning_rate(lr)
         from parity.checkpoint import atomic_write_bytes
         atomic_write_bytes(os.path.join(ckpt_dir, backend.state_file), backend.state_bytes())
         _write_json(run_path, {"identity": identity, "history": history, "best": best,
-                               "train_seconds": train_seconds})
+                               "train_seconds": train_seconds, "lr": lr})
         atomic_write_bytes(os.path.join(out, "metrics.jsonl"),
                            "".join(json.dumps(h) + "\n" for h in history).encode())
         log(f"epoch {epoch + 1}: loss {loss:.5f}  val AUC {metrics['auc']:.5f}  "
@@ -182,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=1024)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0, help="torch Adam's coupled L2")
+    t.add_argument("--lr-decay", type=float, default=None,
+                   help="multiply the learning rate by this after each epoch without validation "
+                        "gain (reduce-on-plateau, as FuxiCTR; off by default, the seed has none)")
     t.add_argument("--emb-weight-decay", type=float, default=None,
                    help="L2 on the embedding table alone (default: --weight-decay)")
     t.add_argument("--embedding-optimizer", choices=("dense", "lazy"), default="dense",
@@ -217,7 +228,8 @@ def main(argv=None, framework: str | None = None) -> int:
         tc = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                          lr=args.lr, weight_decay=args.weight_decay,
                          emb_weight_decay=args.emb_weight_decay,
-                         embedding_optimizer=args.embedding_optimizer, seed=args.seed)
+                         embedding_optimizer=args.embedding_optimizer, lr_decay=args.lr_decay,
+                         seed=args.seed)
         print(f"{args.dataset}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
               f"{train.field_num} fields, {train.feat_dim:,} ids; {framework} {cfg}", flush=True)
         summary = fit(cfg, tc, splits, args.out, framework=framework, resume=args.resume,

@@ -30,6 +30,10 @@ class TorchBackend:
         for b in order:
             yield len(b), [train_step(self.model, self.optimizer, dataset.ids[b], dataset.labels[b])]
 
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def predict(self, ids: np.ndarray) -> np.ndarray:
         return predict(self.model, ids)
 

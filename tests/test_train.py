@@ -104,3 +104,20 @@ def test_svd_analysis_of_a_run(tmp_path, cross):
     values = [float(r.split(",")[2]) for r in rows[1:]]
     assert max(values) == 1.0 and min(values) == 0.0
     assert os.path.getsize(os.path.join(out, "svd.png")) > 1000
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_lr_decay_on_plateau_follows_validation_auc(tmp_path, framework):
+    out = str(tmp_path / framework)
+    assert main([*SMALL, "--epochs", "8", "--patience", "100", "--lr", "0.05", "--lr-decay", "0.5",
+                 "--framework", framework, "--out", out]) == 0
+    rows = [json.loads(x) for x in open(os.path.join(out, "metrics.jsonl")).read().splitlines()]
+    best, expected = -1.0, 0.05
+    for row in rows:
+        assert row["lr"] == pytest.approx(expected)
+        if row["val_auc"] > best:
+            best = row["val_auc"]
+        else:
+            expected *= 0.5
+    assert any(r["lr"] < 0.05 for r in rows[1:]) or all(
+        b["val_auc"] > a["val_auc"] for a, b in zip(rows, rows[1:]))
