@@ -36,6 +36,7 @@ def main(argv=None) -> int:
                    help="comma-separated CROSS-METHOD-ORDER cells, e.g. mix-parallel-3 (default: all 16)")
     p.add_argument("--emb-weight-decay", type=float, default=None)
     p.add_argument("--embedding-optimizer", default="dense")
+    p.add_argument("--lr-decay", type=float, default=None)
     p.add_argument("--synthetic-rows", type=int, default=100_000)
     p.add_argument("--emb-num", type=int, default=16)
     p.add_argument("--hidden-nums", default="128,64,32")
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
                                  batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay,
                                  emb_weight_decay=args.emb_weight_decay,
-                                 embedding_optimizer=args.embedding_optimizer, seed=seed)
+                                 embedding_optimizer=args.embedding_optimizer,
+                                 lr_decay=args.lr_decay, seed=seed)
                 run = os.path.join(args.out, "runs", f"{framework}-{cross}-{method}-{order}-s{seed}")
                 path = os.path.join(run, "summary.json")
                 if os.path.exists(path):

@@ -125,11 +125,15 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
             losses.append(chunk_losses)
             bar.update(rows)
         bar.close()
-        loss = float(np.mean(np.concatenate([np.asarray(x, np.float64).ravel() for x in losses])))
+        step_losses = np.concatenate([np.asarray(x, np.float64).ravel() for x in losses])
         seconds = time.perf_counter() - t0
-        if not np.isfinite(loss):
-            raise TrainingError(f"non-finite training loss in epoch {epoch + 1}; last good "
-                                f"checkpoint: {ckpt_dir} (epoch {epoch})")
+        bad = np.flatnonzero(~np.isfinite(step_losses))
+        if bad.size:
+            last = f"{ckpt_dir} (after epoch {epoch})" if epoch else "none (first epoch)"
+            raise TrainingError(f"non-finite training loss at step {bad[0] + 1} of epoch "
+                                f"{epoch + 1} (global step {epoch * len(order) + bad[0] + 1}); "
+                                f"last good checkpoint: {last}")
+        loss = float(step_losses.mean())
         metrics = evaluate(backend, valid)
         row = {"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
                "val_logloss": metrics["logloss"], "seconds": seconds,

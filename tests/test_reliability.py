@@ -1,0 +1,109 @@
+"""Reliability: fuzzed loaders, non-finite loss, unusable output, determinism, foreign checkpoints."""
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from dcnmix_jax.data import DataError, load_criteo, load_csv, load_libfm
+from dcnmix_jax.train import main
+
+SMALL = ["--synthetic-rows", "3000", "--batch-size", "256", "--no-progress", "--hidden-nums", "16",
+         "--emb-num", "4", "--r", "4", "--order-num", "1"]
+
+LIBFM = b"1 0:1 5:1 9:1\r\n-1 1:1 6:1 8:1\r\n0 2:1 7:1 9:1\r\n"
+CRITEO = ("\t".join(["1", "5", "-1", "", "300"] + ["7"] * 9 + ["abcd1234"] * 25 + [""]) + "\n").encode() * 3
+CSV = b"y,a,b,n\n1,x,p,3\n0,y,q,\n1,x,q,10.5\n"
+LOADERS = {
+    "libfm": (LIBFM, lambda p: load_libfm(p)),
+    "criteo": (CRITEO, lambda p: load_criteo(p, min_count=1)),
+    "csv": (CSV, lambda p: load_csv(p, label="y", categorical=["a", "b"], numeric=["n"], min_count=1)),
+}
+
+
+@st.composite
+def corruption(draw, data: bytes):
+    kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "empty", "header", "gzip-cut"]))
+    if kind == "truncate":
+        return data[: draw(st.integers(0, len(data)))], False
+    if kind == "flip":
+        i = draw(st.integers(0, len(data) - 1))
+        return data[:i] + bytes([draw(st.integers(0, 255))]) + data[i + 1:], False
+    if kind == "insert":
+        i = draw(st.integers(0, len(data)))
+        junk = draw(st.binary(min_size=1, max_size=6))
+        return data[:i] + junk + data[i:], False
+    if kind == "delete":
+        i = draw(st.integers(0, len(data) - 1))
+        return data[:i] + data[i + draw(st.integers(1, 8)):], False
+    if kind == "empty":
+        return b"", False
+    if kind == "header":
+        return data.split(b"\n", 1)[0] + b"\n", False
+    gz = gzip.compress(data)
+    return gz[: draw(st.integers(0, len(gz) - 1))], True
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
+def test_fuzzed_files_load_or_raise_the_loaders_error(tmp_path, name):
+    data, load = LOADERS[name]
+    path = tmp_path / f"fuzz.{name}"
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(corruption(data))
+    def check(case):
+        content, _ = case
+        path.write_bytes(content)
+        try:
+            ds = load(path)
+        except DataError as exc:
+            assert str(path) in str(exc)
+            return
+        # loaded: every row of the file is there, nothing silently dropped
+        text = content.decode("utf-8") if content[:2] != b"\x1f\x8b" else gzip.decompress(content).decode()
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        expected = len(lines) - (1 if name == "csv" else 0)
+        assert len(ds) == expected
+        assert np.isin(ds.labels, (0.0, 1.0)).all() and (ds.ids >= 0).all()
+
+    check()
+
+
+def test_non_finite_loss_names_step_epoch_and_checkpoint(tmp_path, capsys):
+    assert main([*SMALL, "--lr", "1e30", "--epochs", "3", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite training loss at step" in err and "epoch" in err and "checkpoint" in err
+
+
+def test_unwritable_output_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main([*SMALL, "--epochs", "1", "--out", str(blocker / "run")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_same_seed_gives_bit_identical_runs(tmp_path, framework):
+    outs = []
+    for name in ("a", "b"):
+        out = str(tmp_path / name)
+        assert main([*SMALL, "--epochs", "2", "--framework", framework, "--out", out]) == 0
+        outs.append(out)
+    rows = [[{k: v for k, v in json.loads(l).items() if k not in ("seconds", "examples_per_s")}
+             for l in open(os.path.join(o, "metrics.jsonl"))] for o in outs]
+    assert rows[0] == rows[1]
+    from parity.checkpoint import load
+    a, _, _ = load(os.path.join(outs[0], "best.safetensors"))
+    b, _, _ = load(os.path.join(outs[1], "best.safetensors"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert main([*SMALL, "--epochs", "1", "--out", out]) == 0
+    assert main([*SMALL, "--epochs", "2", "--order-num", "2", "--out", out, "--resume"]) == 2
+    assert "checkpoint is for another run" in capsys.readouterr().err
