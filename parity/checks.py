@@ -103,8 +103,8 @@ def check_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     j_probs = np.asarray(j.apply(variables, ids))
     scale = max(1.0, float(np.abs(t_logits).max()))
     return [Row("eval forward: probabilities", name(cfg), _max_abs(j_probs, t_probs), 1e-6),
-            Row("eval forward: logits / max(1, max|logit|)", name(cfg),
-                _max_abs(j_logits, t_logits) / scale, 1e-6, f"max|logit| {scale:.2f}")]
+            Row("eval forward: logits, error / max(1, max abs logit)", name(cfg),
+                _max_abs(j_logits, t_logits) / scale, 1e-6, f"max abs logit {scale:.2f}")]
 
 
 def check_train_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
@@ -124,8 +124,8 @@ def check_train_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     probs_err = _max_abs(1 / (1 + np.exp(-np.float64(j_logits))), 1 / (1 + np.exp(-np.float64(t_logits))))
     scale = max(1.0, float(np.abs(t_logits).max()))
     return [Row("train forward (dropout 0): probabilities", name(cfg), probs_err, 1e-6),
-            Row("train forward: logits / max(1, max|logit|)", name(cfg),
-                _max_abs(j_logits, t_logits) / scale, 1e-6, f"max|logit| {scale:.2f}"),
+            Row("train forward: logits, error / max(1, max abs logit)", name(cfg),
+                _max_abs(j_logits, t_logits) / scale, 1e-6, f"max abs logit {scale:.2f}"),
             Row("train forward: BN running stats", name(cfg), stats_err, 1e-6)]
 
 
