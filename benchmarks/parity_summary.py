@@ -12,6 +12,10 @@ def main(path: str) -> None:
         if len(cells) != 5 or cells[0] in ("check", "") or set(cells[0]) <= {"-"}:
             continue
         check, config, error, bound, result = cells
+        try:
+            float(error)
+        except ValueError:
+            continue
         w = worst.setdefault(check, {"error": -1.0, "config": "", "bound": bound, "n": 0, "fail": 0})
         w["n"] += 1
         w["fail"] += result != "pass"

@@ -8,7 +8,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
-    "DCN": "dcnmix_jax.model", "DNN": "dcnmix_jax.model", "CrossNet": "dcnmix_jax.cross",
+    "DCN": "dcnmix_jax.model", "DNN": "dcnmix_jax.model", "checked_apply": "dcnmix_jax.model",
+    "CrossNet": "dcnmix_jax.cross",
     "MixCross": "dcnmix_jax.cross", "FullCross": "dcnmix_jax.cross",
     "TorchBatchNorm": "dcnmix_jax.batchnorm",
 }

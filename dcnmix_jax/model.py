@@ -100,3 +100,12 @@ class DCN(nn.Module):
 def count_params(params) -> int:
     """Number of parameters in a params pytree (batch statistics are not parameters)."""
     return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+
+
+def checked_apply(model: DCN, variables, ids, **kwargs):
+    """model.apply after validating ids on the host: JAX clamps out-of-range gathers silently,
+    so an id outside [0, feat_dim) raises here, naming the field (column) and the value."""
+    import numpy as np
+    from .data import check_ids
+    check_ids(np.asarray(ids), model.feat_dim)
+    return model.apply(variables, ids, **kwargs)

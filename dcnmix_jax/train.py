@@ -85,6 +85,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train with early stopping; returns the summary (also written to out/summary.json)."""
     from parity import checkpoint
+    from parity.checkpoint import atomic_write_bytes
     from tqdm import tqdm
     train, valid, test = splits
     for part in splits:
@@ -104,7 +105,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         if run["identity"] != json.loads(json.dumps(identity)):
             raise TrainingError(f"{run_path}: the checkpoint is for another run "
                                 f"({run['identity']}), not this one ({identity})")
-        with open(os.path.join(ckpt_dir, backend.state_file), "rb") as fh:
+        with open(os.path.join(ckpt_dir, run["state"]), "rb") as fh:
             backend.restore_state(fh.read())
         history, best, train_seconds = run["history"], run["best"], run["train_seconds"]
         lr = run.get("lr", tc.lr)
@@ -148,10 +149,15 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         elif tc.lr_decay and lr > tc.min_lr:
             lr = max(lr * tc.lr_decay, tc.min_lr)
             backend.set_learning_rate(lr)
-        from parity.checkpoint import atomic_write_bytes
-        atomic_write_bytes(os.path.join(ckpt_dir, backend.state_file), backend.state_bytes())
+        # the state file is named by epoch and run.json, written last, names it: a kill at any
+        # moment leaves run.json pointing at a complete, matching state
+        state_name = f"epoch-{epoch + 1}-{backend.state_file}"
+        atomic_write_bytes(os.path.join(ckpt_dir, state_name), backend.state_bytes())
         _write_json(run_path, {"identity": identity, "history": history, "best": best,
-                               "train_seconds": train_seconds, "lr": lr})
+                               "train_seconds": train_seconds, "lr": lr, "state": state_name})
+        for old in os.listdir(ckpt_dir):
+            if old.startswith("epoch-") and old != state_name:
+                os.unlink(os.path.join(ckpt_dir, old))
         atomic_write_bytes(os.path.join(out, "metrics.jsonl"),
                            "".join(json.dumps(h) + "\n" for h in history).encode())
         log(f"epoch {epoch + 1}: loss {loss:.5f}  val AUC {metrics['auc']:.5f}  "
