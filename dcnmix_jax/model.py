@@ -103,8 +103,9 @@ def count_params(params) -> int:
 
 
 def checked_apply(model: DCN, variables, ids, **kwargs):
-    """model.apply after validating ids on the host: JAX clamps out-of-range gathers silently,
-    so an id outside [0, feat_dim) raises here, naming the field (column) and the value."""
+    """model.apply after validating ids on the host: JAX gathers never raise (out-of-range ids
+    are clamped or NaN-filled, by version), so an id outside [0, feat_dim) raises here,
+    naming the field (column), the row and the value."""
     import numpy as np
     from .data import check_ids
     check_ids(np.asarray(ids), model.feat_dim)
