@@ -120,3 +120,17 @@ def test_out_of_range_ids_are_refused_not_clamped():
     with pytest.raises(ValueError, match=r"feature id 12 in field '#2' \(column 2, row 1\)"):
         checked_apply(model, variables, ids)
     assert checked_apply(model, variables, ids[:1]).shape == (1,)
+
+
+def test_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
+    import errno
+    import dcnmix_jax.train as train
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(train.os, "fsync", no_space)  # the pre-flight probe cannot be flushed
+    out = tmp_path / "full"
+    assert main([*SMALL, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable: No space left on device" in err  # refused by the pre-flight probe
+    assert not (out / "metrics.jsonl").exists() and not (out / "init.safetensors").exists()
