@@ -46,31 +46,40 @@ def main(argv=None) -> int:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--collect-only", action="store_true",
+                   help="train nothing: tabulate the runs already finished under --out")
     args = p.parse_args(argv)
     hidden = tuple(int(h) for h in args.hidden_nums.split(","))
     grid = GRID if not args.grid else [(c, m, int(o)) for c, m, o in
                                        (cell.split("-") for cell in args.grid.split(","))]
     rows = []
     os.makedirs(args.out, exist_ok=True)
+    missing = []
     for seed in range(args.seeds):
-        splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows, seed=seed)
+        splits = None
         for framework in args.frameworks.split(","):
             for cross, method, order in grid:
-                cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
-                                  emb_num=args.emb_num, order_num=order, dropout=args.dropout,
-                                  method=method, hidden_nums=hidden, cross=cross)
-                tc = TrainConfig(epochs=args.epochs, patience=args.patience,
-                                 batch_size=args.batch_size, lr=args.lr,
-                                 weight_decay=args.weight_decay,
-                                 emb_weight_decay=args.emb_weight_decay,
-                                 embedding_optimizer=args.embedding_optimizer,
-                                 lr_decay=args.lr_decay, seed=seed)
                 run = os.path.join(args.out, "runs", f"{framework}-{cross}-{method}-{order}-s{seed}")
                 path = os.path.join(run, "summary.json")
+                if args.collect_only and not os.path.exists(path):
+                    missing.append(os.path.basename(run))
+                    continue
                 if os.path.exists(path):
                     with open(path) as fh:
                         s = json.load(fh)
                 else:
+                    if splits is None:
+                        splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows,
+                                             seed=seed)
+                    cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
+                                      emb_num=args.emb_num, order_num=order, dropout=args.dropout,
+                                      method=method, hidden_nums=hidden, cross=cross)
+                    tc = TrainConfig(epochs=args.epochs, patience=args.patience,
+                                     batch_size=args.batch_size, lr=args.lr,
+                                     weight_decay=args.weight_decay,
+                                     emb_weight_decay=args.emb_weight_decay,
+                                     embedding_optimizer=args.embedding_optimizer,
+                                     lr_decay=args.lr_decay, seed=seed)
                     s = fit(cfg, tc, splits, run, framework=framework, resume=True,
                             progress=False, log=lambda *_: None)
                 print(f"{framework} {cross}-{method}-{order} seed {seed}: val {s['val_auc']:.4f} "
@@ -80,12 +89,17 @@ def main(argv=None) -> int:
                              "best_epoch": s["best_epoch"], "val_auc": s["val_auc"],
                              "test_auc": s["test_auc"], "test_logloss": s["test_logloss"],
                              "train_seconds": s["train_seconds"]})
+    if not rows:
+        print(f"no finished runs under {args.out}", file=sys.stderr)
+        return 1
     with open(os.path.join(args.out, "runs.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     with open(os.path.join(args.out, "table.md"), "w") as fh:
         fh.write(markdown(rows, args) + "\n")
+        if missing:
+            fh.write(f"\nNot run (yet): {', '.join(missing)}.\n")
     return 0
 
 

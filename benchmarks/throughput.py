@@ -78,18 +78,19 @@ def batches_for(bc: BenchConfig, batch: int, count: int, seed: int = 0):
 SCAN = 32  # steps per dispatch for jax-scan
 
 
-def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str = "dense") -> dict:
-    import jax
+def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str = "dense",
+              mesh=None) -> dict:
     from dcnmix_jax.backend import JaxBackend
     backend = JaxBackend(bc.model_config(), lr=1e-3, weight_decay=0.0, seed=0,
-                         embedding_optimizer=embedding_optimizer)
+                         embedding_optimizer=embedding_optimizer, mesh=mesh)
+    put = backend._put
     train_step, train_steps, _predict = backend._step, backend._steps, backend._predict
     ids, labels = batches_for(bc, batch, SCAN)
     flat_ids, flat_labels = ids.reshape(-1, bc.field_num), labels.reshape(-1)
     box = {"state": backend.state}
     if scan:
-        ids_d, labels_d = jax.device_put(flat_ids), jax.device_put(flat_labels)
-        index = np.arange(SCAN * batch, dtype=np.int32).reshape(SCAN, batch)
+        ids_d, labels_d = put(flat_ids), put(flat_labels)
+        index = put(np.arange(SCAN * batch, dtype=np.int32).reshape(SCAN, batch))
 
         def window(n):
             for _ in range(n):
@@ -102,7 +103,7 @@ def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str 
                 box["state"], loss = train_step(box["state"], ids[i % SCAN], labels[i % SCAN])
             loss.block_until_ready()
         per_step = timed(window)
-    dev_ids = jax.device_put(ids[0])
+    dev_ids = put(ids[0])
 
     def eval_window(n):
         for _ in range(n):

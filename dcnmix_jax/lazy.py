@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .steps import scan_steps
+
 
 @flax.struct.dataclass
 class LazyState:
@@ -99,13 +101,7 @@ lazy_train_step = jax.jit(_lazy_step, donate_argnums=0)
 """(LazyState, ids [B, F], labels [B]) -> (LazyState, loss); the state is donated."""
 
 
-def _lazy_steps(state: LazyState, ids, labels, index):
-    def body(st, rows):
-        return _lazy_step(st, jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0))
-    return jax.lax.scan(body, state, index)
-
-
-lazy_train_steps = jax.jit(_lazy_steps, donate_argnums=0)
+lazy_train_steps = jax.jit(scan_steps(_lazy_step), donate_argnums=0)
 """lax.scan over S batches of device-resident rows, as dcnmix_jax.steps.train_steps."""
 
 

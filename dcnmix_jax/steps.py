@@ -84,17 +84,25 @@ train_step = jax.jit(_train_step, donate_argnums=0)
 The incoming state is donated: do not use it after the call."""
 
 
-def _train_steps(state: TrainState, ids, labels, index):
-    """S steps in one dispatch: batch s is rows index[s] of the device-resident ids/labels."""
-    def body(st, rows):
-        return _train_step(st, jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0))
-    return jax.lax.scan(body, state, index)
+def scan_steps(step, batch_sharding=None):
+    """S calls of step(state, ids, labels) in one lax.scan: (state, ids [N, F], labels [N],
+    index [S, B] int32) -> (state, losses [S]); batch s is rows index[s] of the device-resident
+    ids/labels, gathered on the device. batch_sharding (a jax.sharding.Sharding of the batch
+    axis) spreads each gathered batch over a mesh (dcnmix_jax.sharding)."""
+    def steps(state, ids, labels, index):
+        def body(st, rows):
+            batch = jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0)
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, (batch_sharding, batch_sharding))
+            return step(st, *batch)
+        return jax.lax.scan(body, state, index)
+    return steps
 
 
-train_steps = jax.jit(_train_steps, donate_argnums=0)
-"""(state, ids [N, F], labels [N], index [S, B] int32) -> (state, losses [S]); lax.scan over
-S batches gathered on the device, so a whole chunk of an epoch costs one dispatch and no
-host transfer. Same arithmetic as S calls of train_step. The state is donated."""
+train_steps = jax.jit(scan_steps(_train_step), donate_argnums=0)
+"""(state, ids [N, F], labels [N], index [S, B] int32) -> (state, losses [S]): a whole chunk
+of an epoch costs one dispatch and no host transfer. Same arithmetic as S calls of
+train_step. The state is donated."""
 
 
 @jax.jit
@@ -106,6 +114,6 @@ def _predict(state: TrainState, ids):
 
 def predict(state, ids: np.ndarray, batch_size: int = 8192, predict_batch=_predict) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy (for AUC / logloss)."""
-    out = [np.asarray(predict_batch(state, jnp.asarray(ids[i:i + batch_size])))
+    out = [np.asarray(predict_batch(state, ids[i:i + batch_size]))
            for i in range(0, len(ids), batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

@@ -42,12 +42,14 @@ class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, unusable output folder, mismatched resume)."""
 
 
-def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig):
+def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None):
     if framework == "jax":
         from .backend import JaxBackend
         return JaxBackend(cfg, lr=tc.lr, weight_decay=tc.weight_decay, seed=tc.seed,
                           emb_weight_decay=tc.emb_weight_decay,
-                          embedding_optimizer=tc.embedding_optimizer)
+                          embedding_optimizer=tc.embedding_optimizer, mesh=mesh)
+    if mesh is not None:
+        raise ValueError("--mesh is a JAX option; the twin trains on one device")
     if tc.embedding_optimizer != "dense":
         raise ValueError("--embedding-optimizer lazy is a JAX option; the twin uses torch's Adam")
     from dcnmix_torch.backend import TorchBackend
@@ -82,8 +84,10 @@ def _check_output_folder(out: str) -> None:
 
 
 def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
-        resume: bool = False, progress: bool = True, log=print) -> dict:
-    """Train with early stopping; returns the summary (also written to out/summary.json)."""
+        resume: bool = False, progress: bool = True, log=print, mesh=None) -> dict:
+    """Train with early stopping; returns the summary (also written to out/summary.json).
+    mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
+    row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
     from parity import checkpoint
     from parity.checkpoint import atomic_write_bytes
     from tqdm import tqdm
@@ -91,7 +95,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     for part in splits:
         check_ids(part.ids, cfg.feat_dim, part.field_names)
     _check_output_folder(out)
-    backend = make_backend(framework, cfg, tc)
+    backend = make_backend(framework, cfg, tc, mesh)
     ckpt_dir = os.path.join(out, "checkpoint")
     run_path = os.path.join(ckpt_dir, "run.json")
     history, best, start_epoch, train_seconds = [], {"epoch": 0, "auc": -1.0}, 0, 0.0
@@ -208,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--embedding-optimizer", choices=("dense", "lazy"), default="dense",
                    help="jax: 'lazy' updates only the embedding rows of each batch (large tables)")
     t.add_argument("--seed", type=int, default=0)
+    so = p.add_argument_group("scale-out (jax; see the README's multi-host section)")
+    so.add_argument("--mesh", default=None,
+                   help="DATAxMODEL devices, e.g. 4x2: batches split over DATA, the embedding "
+                        "table row-sharded over MODEL (default: one device)")
+    so.add_argument("--coordinator", default=None,
+                   help="HOST:PORT of process 0 for jax.distributed.initialize (multi-process); "
+                        "'auto' lets JAX detect the cluster (TPU pods, SLURM)")
+    so.add_argument("--num-processes", type=int, default=None)
+    so.add_argument("--process-id", type=int, default=None)
     d = p.add_argument_group("data")
     d.add_argument("--synthetic-rows", type=int, default=100_000)
     d.add_argument("--label", default="label", help="csv: label column")
@@ -227,6 +240,7 @@ def main(argv=None, framework: str | None = None) -> int:
     from .data import DataError
     from parity.checkpoint import CheckpointError
     try:
+        mesh, out = _scale_out(args, framework)
         hidden = tuple(int(h) for h in _csv_list(args.hidden_nums))
         splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows, seed=args.seed,
                              label=args.label, categorical=_csv_list(args.categorical),
@@ -242,8 +256,8 @@ def main(argv=None, framework: str | None = None) -> int:
                          seed=args.seed)
         print(f"{args.dataset}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
               f"{train.field_num} fields, {train.feat_dim:,} ids; {framework} {cfg}", flush=True)
-        summary = fit(cfg, tc, splits, args.out, framework=framework, resume=args.resume,
-                      progress=not args.no_progress)
+        summary = fit(cfg, tc, splits, out, framework=framework, resume=args.resume,
+                      progress=not args.no_progress, mesh=mesh)
     except (DataError, DatasetSpecError, TrainingError, CheckpointError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -253,8 +267,35 @@ def main(argv=None, framework: str | None = None) -> int:
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
           f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "
-          f"-> {args.out}/summary.json")
+          f"-> {out}/summary.json")
     return 0
+
+
+def _scale_out(args, framework: str):
+    """(mesh or None, output folder of this process) from --mesh / --coordinator.
+
+    Every process trains the same global model on its shards; process 0 writes --out, process
+    i > 0 its own copy under OUT/process-i (so each host can resume without a shared disk)."""
+    if args.coordinator is None and args.mesh is None:
+        return None, args.out
+    if framework != "jax":
+        raise ValueError("--mesh and --coordinator are JAX options; the twin trains on one device")
+    import jax
+    if args.coordinator is not None:
+        if args.coordinator == "auto":
+            jax.distributed.initialize()
+        else:
+            jax.distributed.initialize(coordinator_address=args.coordinator,
+                                       num_processes=args.num_processes,
+                                       process_id=args.process_id)
+    from .sharding import make_mesh, parse_mesh
+    data, model = parse_mesh(args.mesh) if args.mesh else (jax.device_count(), 1)
+    mesh = make_mesh(data, model)
+    index = jax.process_index()
+    out = args.out if index == 0 else os.path.join(args.out, f"process-{index}")
+    print(f"mesh {data}x{model} (data x model) over {jax.device_count()} {jax.devices()[0].platform} "
+          f"devices, process {index} of {jax.process_count()}", flush=True)
+    return mesh, out
 
 
 if __name__ == "__main__":

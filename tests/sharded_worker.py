@@ -1,0 +1,64 @@
+"""Subprocess body of tests/test_sharding.py: trains a few epochs on a mesh (or one device)
+and saves losses, weights, validation predictions and the table's shard shapes to an .npz.
+
+    python tests/sharded_worker.py OUT.npz [--mesh DxM] [--coordinator H:P --num-processes N
+        --process-id I] [--dtype float64] [--optimizer dense|lazy]
+
+XLA_FLAGS / JAX_ENABLE_X64 are set by the caller: the device count is fixed at jax import.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FEAT_DIM = 75   # the synthetic ids use 72: the extra rows make the table pad to equal shards
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--mesh", default=None)
+    p.add_argument("--coordinator", default=None)
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--optimizer", default="dense")
+    p.add_argument("--epochs", type=int, default=2)
+    args = p.parse_args()
+    import jax
+    if args.coordinator:
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=args.num_processes, process_id=args.process_id)
+    from sklearn.metrics import roc_auc_score
+    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.config import ModelConfig
+    from dcnmix_jax.data import batch_order
+    from dcnmix_jax.datasets import load_splits
+    from dcnmix_jax.sharding import make_mesh, parse_mesh
+    train, valid, _ = load_splits("synthetic", synthetic_rows=3000, seed=0)
+    cfg = ModelConfig(field_num=train.field_num, feat_dim=FEAT_DIM, emb_num=8, order_num=2,
+                      r=4, hidden_nums=(32, 16), dropout=0.1)
+    mesh = make_mesh(*parse_mesh(args.mesh)) if args.mesh else None
+    backend = JaxBackend(cfg, lr=3e-3, weight_decay=1e-4, seed=0, mesh=mesh,
+                         embedding_optimizer=args.optimizer, param_dtype=args.dtype)
+    losses = []
+    for epoch in range(args.epochs):
+        order = batch_order(len(train), 256, seed=0, epoch=epoch)   # 11 full batches + 1 partial
+        for _, chunk_losses in backend.train_chunks(train, order, chunk=4):
+            losses.append(np.asarray(chunk_losses, np.float64).ravel())
+    probs = backend.predict(valid.ids)
+    state = backend.state
+    table = state.table if args.optimizer == "lazy" else state.params["embedding"]["embedding"]
+    arrays = backend.arrays()
+    if jax.process_index() == 0:
+        np.savez(args.out, losses=np.concatenate(losses), probs=probs,
+                 auc=roc_auc_score(valid.labels, probs), table_shape=np.array(table.shape),
+                 shard_shapes=np.array([s.data.shape for s in table.addressable_shards]),
+                 **{f"w:{k}": v for k, v in arrays.items()})
+
+
+if __name__ == "__main__":
+    main()
