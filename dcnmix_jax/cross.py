@@ -9,23 +9,47 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from .init import standard_normal, xavier_normal
+from .config import CROSS_TYPES, check_variant
+from .init import cross_inits, standard_normal, xavier_normal
 from .layers import TorchDense
 
-from .config import CROSS_TYPES
 MIXTURE_FORMS = ("gemm", "experts")
 
 
+ACTIVATION_FNS = {"none": lambda x: x, "relu": jax.nn.relu, "tanh": jnp.tanh,
+                  "hard_tanh": lambda x: jnp.clip(x, -1.0, 1.0)}
+
+
+def gate_weights(logits, gate: str, k: int, dtype):
+    """Expert weights [B, K] from gate logits (None for the constant gate)."""
+    if gate == "constant":
+        return None
+    logits = logits.astype(jnp.promote_types(dtype, jnp.float32))
+    fn = jax.nn.softmax if gate == "softmax" else jax.nn.sigmoid
+    return (fn(logits, axis=-1) if gate == "softmax" else fn(logits)).astype(dtype)
+
+
+def make_gate(k: int, gate_bias: bool, init: str, m: int, dtype, name: str):
+    """The gate's Linear(M, K) (a TorchDense); DeepCTR's and torchrec's K Linear(M, 1) are its columns."""
+    return TorchDense(k, use_bias=gate_bias, dtype=dtype,
+                      kernel_init=cross_inits(init, m, 1, k)["gate"], name=name)
+
+
 class MixCross(nn.Module):
-    """One DCN-Mix layer (the seed's MOECrossCell) with K experts of rank r:
+    """One DCN-Mix layer with K experts of rank r. The seed's MOECrossCell by default:
 
-        g = softmax(x_l @ gate.kernel + gate.bias)                        [B, K]
-        x_{l+1} = sum_i g_i * ((U_i (V_i^T x_l) + b_i) * x0) + x_l        [B, M]
+        w = softmax(x_l @ gate.kernel + gate.bias)                        [B, K]
+        x_{l+1} = sum_i w_i * ((U_i (V_i^T x_l) + b_i) * x0) + x_l        [B, M]
 
-    Parameters: u, v [K, M, r], b [K, M], gate {kernel [M, K], bias [K]}. All experts are
-    computed together through the leading expert axis, never a Python loop. `mixture`
-    chooses the arithmetic form (both equal in exact arithmetic):
-      'gemm':    x0 * (sum_i g_i U_i V_i^T x_l + g @ b) + x_l, two GEMMs with no [B, K, M]
+    and, through the variant options (config.PRESETS), the paper's and the peers' forms:
+    E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b), w from a softmax / sigmoid gate or 1/K, b per
+    expert or per layer, g in {none, relu, tanh, hard_tanh}, C_i on or off, the gate given
+    by the caller (`gate_logits`) when CrossNet shares one across layers.
+
+    Parameters: u, v [K, M, r], b [K, M] (per expert) or bias [M] (per layer), c [K, r, r],
+    gate {kernel [M, K], bias [K]}. All experts are computed together through the leading
+    expert axis. `mixture` chooses the arithmetic form (equal in exact arithmetic):
+      'gemm':    x0 * (sum_i w_i U_i h_i + bias term) + x_l, two GEMMs with no [B, K, M]
                  intermediate (default);
       'experts': the seed's order, expert outputs [B, K, M] weighted and summed.
     """
@@ -34,24 +58,43 @@ class MixCross(nn.Module):
     k: int = 4
     mixture: str = "gemm"
     dtype: Any = None
+    gate: str = "softmax"
+    gate_bias: bool = True
+    expert_bias: bool = True
+    activation: str = "none"
+    c_matrix: bool = False
+    init_scheme: str = "seed"
 
     @nn.compact
-    def __call__(self, x0, xl):
+    def __call__(self, x0, xl, gate_logits=None):
         m = xl.shape[-1]
-        u = self.param("u", xavier_normal, (self.k, m, self.r), jnp.float32)
-        v = self.param("v", xavier_normal, (self.k, m, self.r), jnp.float32)
-        b = self.param("b", standard_normal, (self.k, m), jnp.float32)
+        inits = cross_inits(self.init_scheme, m, self.r, self.k)
+        u = self.param("u", inits["u"], (self.k, m, self.r), jnp.float32)
+        v = self.param("v", inits["v"], (self.k, m, self.r), jnp.float32)
+        if self.expert_bias:
+            b = self.param("b", inits["bias"], (self.k, m), jnp.float32)
+        else:
+            b = self.param("bias", inits["bias"], (m,), jnp.float32)
         dtype = self.dtype or xl.dtype
         x0, xl, u, v, b = (a.astype(dtype) for a in (x0, xl, u, v, b))
-        logits = TorchDense(self.k, dtype=dtype, name="gate")(xl)
-        g = jax.nn.softmax(logits.astype(jnp.promote_types(dtype, jnp.float32)), axis=-1).astype(dtype)  # [B, K]
+        if self.gate != "constant" and gate_logits is None:
+            gate_logits = make_gate(self.k, self.gate_bias, self.init_scheme, m, dtype, "gate")(xl)
+        w = gate_weights(gate_logits, self.gate, self.k, dtype)  # [B, K] or None (1/K)
+        g = ACTIVATION_FNS[self.activation]
         h = jnp.einsum("bm,kmr->bkr", xl, v)  # V_i^T x_l for every expert: one GEMM
+        if self.c_matrix:
+            c = self.param("c", inits["c"], (self.k, self.r, self.r), jnp.float32).astype(dtype)
+            h = jnp.einsum("bkr,ksr->bks", g(h), c)
+        h = g(h)
+        if w is None:
+            w = jnp.full((xl.shape[0], self.k), 1.0 / self.k, dtype)
         if self.mixture == "gemm":
-            mixed = jnp.einsum("bkr,kmr->bm", h * g[:, :, None], u) + g @ b
-            return x0 * mixed + xl
+            bias = w @ b if self.expert_bias else jnp.sum(w, axis=1, keepdims=True) * b
+            return x0 * (jnp.einsum("bkr,kmr->bm", h * w[:, :, None], u) + bias) + xl
         if self.mixture == "experts":
-            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + b[None]) * x0[:, None, :]
-            return jnp.einsum("bk,bkm->bm", g, experts) + xl
+            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + (b[None] if self.expert_bias else b)) \
+                * x0[:, None, :]
+            return jnp.einsum("bk,bkm->bm", w, experts) + xl
         raise ValueError(f"unknown mixture form {self.mixture!r} (expected one of {MIXTURE_FORMS})")
 
 
@@ -77,6 +120,8 @@ class CrossNet(nn.Module):
     """order_num cross layers on a dense input x0 [B, M] -> [B, M].
 
     cross='mix' stacks MixCross layers (DCN-Mix), cross='full' FullCross layers (DCN-V2).
+    The variant options (see config.PRESETS) go to every MixCross; with shared_gates one
+    gate, `gate` {kernel [M, K], bias [K]}, weighs the experts of every layer.
     Usable on its own inside any Flax model: CrossNet(order_num=2)(x0).
     """
 
@@ -86,16 +131,31 @@ class CrossNet(nn.Module):
     cross: str = "mix"
     mixture: str = "gemm"
     dtype: Any = None
+    gate: str = "softmax"
+    gate_bias: bool = True
+    shared_gates: bool = False
+    expert_bias: bool = True
+    activation: str = "none"
+    c_matrix: bool = False
+    init_scheme: str = "seed"
 
     @nn.compact
     def __call__(self, x0):
         if self.cross not in CROSS_TYPES:
             raise ValueError(f"unknown cross type: {self.cross!r} (expected one of {CROSS_TYPES})")
+        check_variant(self.gate, self.gate_bias, self.shared_gates, self.expert_bias,
+                      self.activation, self.c_matrix, self.init_scheme)
+        shared = None
+        if self.cross == "mix" and self.shared_gates and self.gate != "constant":
+            shared = make_gate(self.k, self.gate_bias, self.init_scheme, x0.shape[-1],
+                               self.dtype or x0.dtype, "gate")
         xl = x0
         for i in range(self.order_num):
             if self.cross == "mix":
-                layer = MixCross(self.r, self.k, self.mixture, self.dtype, name=f"layers_{i}")
+                layer = MixCross(self.r, self.k, self.mixture, self.dtype, self.gate,
+                                 self.gate_bias, self.expert_bias, self.activation,
+                                 self.c_matrix, self.init_scheme, name=f"layers_{i}")
+                xl = layer(x0, xl, None if shared is None else shared(xl))
             else:
-                layer = FullCross(self.dtype, name=f"layers_{i}")
-            xl = layer(x0, xl)
+                xl = FullCross(self.dtype, name=f"layers_{i}")(x0, xl)
         return xl

@@ -28,3 +28,33 @@ def torch_linear_bias(fan_in: int):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
+
+
+def normal(std: float):
+    """N(0, std^2), untruncated."""
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+    return init
+
+
+def zeros(key, shape, dtype=jnp.float32):
+    return jnp.zeros(shape, dtype)
+
+
+def cross_inits(scheme: str, m: int, r: int, k: int) -> dict:
+    """Initialisers of a MixCross layer's u, v [K, M, r], c [K, r, r], bias and gate kernel
+    [M, K] under an initialisation scheme (config.INITS):
+
+      seed:     xavier normal per expert matrix, biases N(0, 1), gate kernel xavier normal;
+      deepctr:  xavier normal over the stacked [K, M, r] / [K, r, r] tensors as torch
+                computes its fans for 3-D tensors (fan_in = M r, fan_out = K r), biases 0,
+                gates torch.nn.Linear's default U(-1/sqrt(M), 1/sqrt(M));
+      torchrec: as deepctr, but V is stored [K, r, M], so its fans are (r M, K M).
+    """
+    if scheme == "seed":
+        return {"u": xavier_normal, "v": xavier_normal, "c": xavier_normal,
+                "bias": standard_normal, "gate": xavier_normal}
+    v_fans = (m * r, k * r) if scheme == "deepctr" else (r * m, k * m)
+    return {"u": normal((2.0 / (m * r + k * r)) ** 0.5), "v": normal((2.0 / sum(v_fans)) ** 0.5),
+            "c": normal((2.0 / (r * r + k * r)) ** 0.5), "bias": zeros,
+            "gate": torch_linear_bias(m)}

@@ -18,11 +18,12 @@ class TorchDense(nn.Module):
     features: int
     use_bias: bool = True
     dtype: Dtype | None = None
+    kernel_init: Any = xavier_normal
 
     @nn.compact
     def __call__(self, x):
         fan_in = x.shape[-1]
-        kernel = self.param("kernel", xavier_normal, (fan_in, self.features), jnp.float32)
+        kernel = self.param("kernel", self.kernel_init, (fan_in, self.features), jnp.float32)
         dtype = self.dtype or x.dtype
         y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
         if self.use_bias:

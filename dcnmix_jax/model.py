@@ -36,7 +36,8 @@ class DCN(nn.Module):
     ids [B, field_num] (global ids in [0, feat_dim)) -> embeddings x0 [B, M], M = field_num *
     emb_num -> CrossNet(x0) [B, M]; 'parallel': concat(cross, DNN(x0)) -> Dense -> logit;
     'stacked': DNN(cross) -> Dense -> logit. __call__ returns probabilities [B], `logits` the
-    values before the sigmoid (use them for the loss).
+    values before the sigmoid (use them for the loss). gate ... init are the cross layer's
+    variant options (dcnmix_jax.config.PRESETS; the defaults are the seed's).
 
         variables = model.init(key, ids)
         probs = model.apply(variables, ids)                                   # eval
@@ -56,6 +57,13 @@ class DCN(nn.Module):
     cross: str = "mix"
     mixture: str = "gemm"
     dtype: Any = None
+    gate: str = "softmax"
+    gate_bias: bool = True
+    shared_gates: bool = False
+    expert_bias: bool = True
+    activation: str = "none"
+    c_matrix: bool = False
+    init_scheme: str = "seed"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -70,7 +78,8 @@ class DCN(nn.Module):
         self.embedding = nn.Embed(self.feat_dim, self.emb_num, embedding_init=xavier_normal,
                                   name="embedding")
         self.cross_net = CrossNet(self.order_num, self.r, self.k, self.cross, self.mixture,
-                                  self.dtype)
+                                  self.dtype, self.gate, self.gate_bias, self.shared_gates,
+                                  self.expert_bias, self.activation, self.c_matrix, self.init_scheme)
         self.dnn = DNN(tuple(self.hidden_nums), self.dropout, self.dtype)
         self.linear = TorchDense(1, dtype=self.dtype)
 

@@ -54,7 +54,9 @@ def spectra(arrays: dict, cfg, layer: int = 0, ids: np.ndarray | None = None) ->
     mats = [arrays[f"{p}.cross_cell.{i}.u"].astype(np.float64) @ arrays[f"{p}.cross_cell.{i}.v"].T
             for i in range(cfg.k)]
     out = {f"expert {i}": minmax(np.linalg.svd(m, compute_uv=False)) for i, m in enumerate(mats)}
-    if ids is not None:
+    # the gated mixture is a matrix only for the seed's layer (linear experts, per-layer gate);
+    # with g, C or shared gates each expert's U_i V_i^T is still shown
+    if ids is not None and cfg.preset_name() == "seed":
         g = mean_gates(arrays, cfg, ids, layer)
         out["gated mixture"] = minmax(np.linalg.svd(sum(w * m for w, m in zip(g, mats)),
                                                     compute_uv=False))

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import ACTIVATIONS, GATES, INITS, PRESETS, VARIANT_FIELDS, ModelConfig
 from .data import batch_order, check_ids
 from .datasets import DatasetSpecError, load_splits
 
@@ -198,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--k", type=int, default=4)
     m.add_argument("--dropout", type=float, default=0.1)
     m.add_argument("--hidden-nums", default="128,64,32", help="comma-separated sizes")
+    v = p.add_argument_group("DCN-Mix variant (README: Variants); a preset, then single options")
+    v.add_argument("--preset", choices=tuple(PRESETS), default="seed")
+    v.add_argument("--gate", choices=GATES, default=None)
+    v.add_argument("--gate-bias", type=_on_off, default=None, metavar="on|off")
+    v.add_argument("--shared-gates", type=_on_off, default=None, metavar="on|off")
+    v.add_argument("--expert-bias", type=_on_off, default=None, metavar="on|off",
+                   help="on: a bias per expert (seed); off: one per layer (paper)")
+    v.add_argument("--activation", choices=ACTIVATIONS, default=None)
+    v.add_argument("--c-matrix", type=_on_off, default=None, metavar="on|off")
+    v.add_argument("--init-scheme", choices=INITS, default=None)
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=100, help="most epochs (early stopping ends sooner)")
     t.add_argument("--patience", type=int, default=10, help="epochs without validation-AUC gain")
@@ -230,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off", "true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text.lower() in ("on", "true", "1")
+
+
+def _variant(args) -> dict:
+    """The preset's variant options with the single-option flags applied over them."""
+    options = dict(PRESETS[args.preset])
+    options.update({f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None})
+    return options
+
+
 def _csv_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -248,7 +271,8 @@ def main(argv=None, framework: str | None = None) -> int:
         train = splits[0]
         cfg = ModelConfig(field_num=train.field_num, feat_dim=train.feat_dim, emb_num=args.emb_num,
                           order_num=args.order_num, r=args.r, k=args.k, dropout=args.dropout,
-                          method=args.method, hidden_nums=hidden, cross=args.cross)
+                          method=args.method, hidden_nums=hidden, cross=args.cross,
+                          **_variant(args))
         tc = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                          lr=args.lr, weight_decay=args.weight_decay,
                          emb_weight_decay=args.emb_weight_decay,

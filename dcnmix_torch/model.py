@@ -5,14 +5,19 @@ shared/seeds/seed_dcn_mix_reference.py line for line, so a seed checkpoint loads
 strict=True and gives the same outputs. Additions, each off by default:
   * cross='full' selects DCN-V2's full-rank cross layer (FullCrossCell), which the seed
     compares against: x_{l+1} = x0 * (W x_l + b) + x_l, W [M, M], b [M, 1];
-  * DCN.logits returns the pre-sigmoid output for a numerically stable loss.
+  * DCN.logits returns the pre-sigmoid output for a numerically stable loss;
+  * the DCN-Mix variant options (gate, gate_bias, shared_gates, expert_bias, activation,
+    c_matrix, init_scheme; dcnmix_jax.config.PRESETS): the paper's, DeepCTR-Torch's and
+    torchrec's readings of the layer, E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b).
 This module stays readable and exact; speed work lives in dcnmix_jax.
 """
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 CROSS_TYPES = ("mix", "full")
 METHODS = ("parallel", "stacked")
+ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "tanh": torch.tanh, "hard_tanh": F.hardtanh}
 
 
 class Embedding(nn.Module):
@@ -49,39 +54,95 @@ class DNN(nn.Module):
 
 
 class CrossCell(nn.Module):
-    """One low-rank expert: (U (V^T x_l) + b) * x0, U and V [M, r], b [M, 1]."""
+    """One low-rank expert: (U g(C g(V^T x_l)) + b) * x0, U and V [M, r], C [r, r], b [M, 1].
+    The seed's expert by default (g the identity, no C); with expert_bias=False the layer's
+    shared bias is passed in."""
 
-    def __init__(self, input_num, r):
+    def __init__(self, input_num, r, expert_bias=True, activation="none", c_matrix=False):
         super(CrossCell, self).__init__()
         self.v = nn.Parameter(torch.randn(input_num, r))
         self.u = nn.Parameter(torch.randn(input_num, r))
-        self.b = nn.Parameter(torch.randn(input_num, 1))
+        self.b = nn.Parameter(torch.randn(input_num, 1)) if expert_bias else None
+        self.c = nn.Parameter(torch.randn(r, r)) if c_matrix else None
+        self.g = ACTIVATIONS[activation]
         nn.init.xavier_normal_(self.v.data)
         nn.init.xavier_normal_(self.u.data)
+        if c_matrix:
+            nn.init.xavier_normal_(self.c.data)
 
-    def forward(self, x0, xi):
+    def forward(self, x0, xi, bias=None):
         xi = xi.unsqueeze(2)  # [B, M, 1]
         x0 = x0.unsqueeze(2)
-        return (torch.matmul(self.u, torch.matmul(self.v.t(), xi)) + self.b) * x0  # [B, M, 1]
+        h = torch.matmul(self.v.t(), xi)  # [B, r, 1]
+        if self.c is not None:
+            h = torch.matmul(self.c, self.g(h))
+        h = self.g(h)
+        b = self.b if self.b is not None else bias
+        return (torch.matmul(self.u, h) + b) * x0  # [B, M, 1]
+
+
+def make_gate(input_num, k, gate_bias, init_scheme):
+    """The gate Linear(M, K): xavier-normal weight (seed) or torch's default (DeepCTR's and
+    torchrec's K Linear(M, 1, bias=False) are its rows)."""
+    gate = nn.Linear(input_num, k, bias=gate_bias)
+    if init_scheme == "seed":
+        nn.init.xavier_normal_(gate.weight.data)
+    return gate
+
+
+def expert_weights(logits, gate, k, like):
+    """[B, K] weights of the experts: softmax or sigmoid of the gate logits, or 1/K."""
+    if gate == "constant":
+        return torch.full((like.shape[0], k), 1.0 / k, dtype=like.dtype, device=like.device)
+    return logits.softmax(dim=1) if gate == "softmax" else torch.sigmoid(logits)
 
 
 class MOECrossCell(nn.Module):
-    """x_{l+1} = sum_i softmax(gate(x_l))_i * CrossCell_i(x0, x_l) + x_l, K experts."""
+    """x_{l+1} = sum_i w_i(x_l) * CrossCell_i(x0, x_l) + x_l, K experts; w = softmax(gate(x_l))
+    in the seed. gate_logits: the logits of a gate shared across layers (CrossNet's)."""
 
-    def __init__(self, input_num, r, k):
+    def __init__(self, input_num, r, k, gate="softmax", gate_bias=True, shared_gates=False,
+                 expert_bias=True, activation="none", c_matrix=False, init_scheme="seed"):
         super(MOECrossCell, self).__init__()
         self.k = k
-        self.cross_cell = nn.ModuleList([CrossCell(input_num, r) for i in range(self.k)])
-        self.gate = nn.Linear(input_num, self.k)
-        nn.init.xavier_normal_(self.gate.weight.data)
+        self.gate_kind = gate
+        self.cross_cell = nn.ModuleList([CrossCell(input_num, r, expert_bias, activation, c_matrix)
+                                         for i in range(self.k)])
+        if not expert_bias:
+            self.bias = nn.Parameter(torch.randn(input_num, 1))
+        if gate != "constant" and not shared_gates:
+            self.gate = make_gate(input_num, self.k, gate_bias, init_scheme)
+        if init_scheme != "seed":
+            _peer_init(self, init_scheme, input_num, r, k)
 
-    def forward(self, x0, xi):
+    def forward(self, x0, xi, gate_logits=None):
         xii = xi.unsqueeze(2)
-        export_out = torch.concat([self.cross_cell[i](x0, xi) for i in range(self.k)], dim=2)
-        gate_out = self.gate(xi).softmax(dim=1).unsqueeze(dim=1)  # [B, 1, K]
+        bias = getattr(self, "bias", None)
+        export_out = torch.concat([self.cross_cell[i](x0, xi, bias) for i in range(self.k)], dim=2)
+        if gate_logits is None and self.gate_kind != "constant":
+            gate_logits = self.gate(xi)
+        gate_out = expert_weights(gate_logits, self.gate_kind, self.k, xi).unsqueeze(dim=1)  # [B, 1, K]
         out = torch.sum(export_out * gate_out, dim=2, keepdim=True)  # [B, M, 1]
         out = out + xii
         return out.squeeze(2)
+
+
+def _peer_init(cell, init_scheme, m, r, k):
+    """DeepCTR-Torch's / torchrec's initialisation: xavier normal over the stacked [K, M, r]
+    (torchrec: V stored [K, r, M]) and [K, r, r] tensors with torch's 3-D fans, zero biases."""
+    std_u = (2.0 / (m * r + k * r)) ** 0.5
+    std_v = std_u if init_scheme == "deepctr" else (2.0 / (r * m + k * m)) ** 0.5
+    std_c = (2.0 / (r * r + k * r)) ** 0.5
+    with torch.no_grad():
+        for expert in cell.cross_cell:
+            expert.u.normal_(0.0, std_u)
+            expert.v.normal_(0.0, std_v)
+            if expert.c is not None:
+                expert.c.normal_(0.0, std_c)
+            if expert.b is not None:
+                expert.b.zero_()
+        if getattr(cell, "bias", None) is not None:
+            cell.bias.zero_()
 
 
 class FullCrossCell(nn.Module):
@@ -100,23 +161,33 @@ class FullCrossCell(nn.Module):
 
 
 class CrossNet(nn.Module):
-    """order_num cross layers applied to x0 [B, M]; cross='mix' (DCN-Mix) or 'full' (DCN-V2)."""
+    """order_num cross layers applied to x0 [B, M]; cross='mix' (DCN-Mix) or 'full' (DCN-V2).
+    The variant options go to every MOECrossCell; shared_gates puts one gate here."""
 
-    def __init__(self, order_num, input_num, r, k, cross="mix"):
+    def __init__(self, order_num, input_num, r, k, cross="mix", gate="softmax", gate_bias=True,
+                 shared_gates=False, expert_bias=True, activation="none", c_matrix=False,
+                 init_scheme="seed"):
         super(CrossNet, self).__init__()
         if cross not in CROSS_TYPES:
             raise ValueError(f"unknown cross type: {cross!r} (expected one of {CROSS_TYPES})")
         self.order = order_num
         if cross == "mix":
-            cells = [MOECrossCell(input_num, r, k) for i in range(order_num)]
+            cells = [MOECrossCell(input_num, r, k, gate, gate_bias, shared_gates, expert_bias,
+                                  activation, c_matrix, init_scheme) for i in range(order_num)]
         else:
             cells = [FullCrossCell(input_num) for i in range(order_num)]
         self.cell_list = nn.ModuleList(cells)
+        self.gate = None
+        if cross == "mix" and shared_gates and gate != "constant":
+            self.gate = make_gate(input_num, k, gate_bias, init_scheme)
 
     def forward(self, x0):
         xi = x0
         for i in range(self.order):
-            xi = self.cell_list[i](x0=x0, xi=xi)
+            if self.gate is None:
+                xi = self.cell_list[i](x0=x0, xi=xi)
+            else:
+                xi = self.cell_list[i](x0=x0, xi=xi, gate_logits=self.gate(xi))
         return xi
 
 
@@ -128,12 +199,17 @@ class DCN(nn.Module):
     """
 
     def __init__(self, field_num, feat_dim, emb_num, order_num, r=16, k=4, dropout=0.1,
-                 method='parallel', hidden_nums=(128, 64, 32), cross='mix'):
+                 method='parallel', hidden_nums=(128, 64, 32), cross='mix', gate="softmax",
+                 gate_bias=True, shared_gates=False, expert_bias=True, activation="none",
+                 c_matrix=False, init_scheme="seed"):
         super(DCN, self).__init__()
         input_num = field_num * emb_num
         self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num)
         self.dnn = DNN(input_num=input_num, hidden_nums=hidden_nums, dropout=dropout)
-        self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross)
+        self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross,
+                                  gate=gate, gate_bias=gate_bias, shared_gates=shared_gates,
+                                  expert_bias=expert_bias, activation=activation,
+                                  c_matrix=c_matrix, init_scheme=init_scheme)
         if method not in METHODS:
             raise ValueError('unknown combine type: ' + method)
         self.method = method

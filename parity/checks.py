@@ -18,6 +18,12 @@ from dcnmix_jax.config import ModelConfig
 SEED_SHAPE = dict(field_num=10, feat_dim=72, emb_num=16)
 GRID = tuple(itertools.product((1, 2, 3, 4), ("parallel", "stacked"), ("mix", "full")))
 QUICK_GRID = ((2, "parallel", "mix"), (1, "stacked", "full"))
+# the DCN-Mix variants (dcnmix_jax.config.PRESETS) and the options no preset uses, order 2
+VARIANTS = ({"preset": "paper"}, {"preset": "deepctr"}, {"preset": "torchrec"},
+            {"gate": "sigmoid", "activation": "hard_tanh"},
+            {"gate": "constant", "expert_bias": False, "c_matrix": True, "activation": "tanh"},
+            {"preset": "deepctr", "gate_bias": True, "shared_gates": False})
+QUICK_VARIANTS = ({"preset": "deepctr"},)
 FLOAT32_AUC_BOUND = 3e-3  # the same bound as the dropout check's independent streams
 
 
@@ -45,8 +51,20 @@ def config_for(order: int, method: str, cross: str, dropout: float = 0.0, **shap
                        dropout=dropout)
 
 
+def variant_config(order: int, method: str, preset: str = "seed", **options) -> ModelConfig:
+    return ModelConfig.preset(preset, **SEED_SHAPE, order_num=order, method=method,
+                              dropout=0.0, **options)
+
+
 def name(cfg: ModelConfig) -> str:
-    return f"{cfg.cross}-{cfg.method}-{cfg.order_num}"
+    base = f"{cfg.cross}-{cfg.method}-{cfg.order_num}"
+    preset = cfg.preset_name()
+    if preset == "seed":
+        return base
+    if preset:
+        return f"{base} [{preset}]"
+    seed = ModelConfig.preset("seed", **SEED_SHAPE, order_num=1).variant()
+    return f"{base} [" + ",".join(f"{k}={v}" for k, v in cfg.variant().items() if seed[k] != v) + "]"
 
 
 def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True):
@@ -80,10 +98,11 @@ def _max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
-def _per_tensor(variables_a: dict, variables_b: dict, skip=lambda key: False) -> tuple[float, str]:
+def _per_tensor(variables_a: dict, variables_b: dict, cfg: ModelConfig,
+                skip=lambda key: False) -> tuple[float, str]:
     """Worst tensor's relative error max|a - b| / max|b| (b the torch reference) and its key."""
     from parity.convert import flax_to_arrays
-    a, b = flax_to_arrays(variables_a), flax_to_arrays(variables_b)
+    a, b = flax_to_arrays(variables_a, cfg), flax_to_arrays(variables_b, cfg)
     return max((_max_abs(a[k], b[k]) / max(float(np.max(np.abs(b[k]))), 1e-30), k)
                for k in b if not k.endswith("num_batches_tracked") and not skip(k))
 
@@ -93,7 +112,7 @@ def check_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     from dcnmix_jax.model import DCN
     from parity.convert import torch_to_flax
     model = torch_model(cfg, seed).eval()
-    variables = torch_to_flax(model.state_dict())
+    variables = torch_to_flax(model.state_dict(), cfg)
     ids = random_ids(cfg, 257, seed)
     with torch.no_grad():
         t_logits = model.logits(torch.as_tensor(ids, dtype=torch.long)).numpy()
@@ -114,12 +133,12 @@ def check_train_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     from parity.convert import torch_to_flax
     cfg = dataclasses.replace(cfg, dropout=0.0)
     model = torch_model(cfg, seed).train()
-    variables = torch_to_flax(model.state_dict())
+    variables = torch_to_flax(model.state_dict(), cfg)
     ids = random_ids(cfg, 256, seed + 1)
     t_logits = model.logits(torch.as_tensor(ids, dtype=torch.long)).detach().numpy()
     j_logits, updates = jax_model(cfg).apply(variables, ids, train=True, method=DCN.logits,
                                              mutable=["batch_stats"])
-    after = torch_to_flax(model.state_dict())["batch_stats"]
+    after = torch_to_flax(model.state_dict(), cfg)["batch_stats"]
     stats_err = max(_max_abs(a, b) for a, b in zip(_leaves(updates["batch_stats"]), _leaves(after)))
     probs_err = _max_abs(1 / (1 + np.exp(-np.float64(j_logits))), 1 / (1 + np.exp(-np.float64(t_logits))))
     scale = max(1.0, float(np.abs(t_logits).max()))
@@ -170,7 +189,7 @@ def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     from parity.convert import torch_to_flax
     cfg = dataclasses.replace(cfg, dropout=0.0)
     model = torch_model(cfg, seed).train()
-    variables = torch_to_flax(model.state_dict())
+    variables = torch_to_flax(model.state_dict(), cfg)
     ids, tries = _batch_clear_of_relu_kinks(model, cfg, seed + 2)
     labels = (np.random.default_rng(seed).random(256) < 0.4).astype(np.float32)
     loss = F.binary_cross_entropy_with_logits(model.logits(torch.as_tensor(ids, dtype=torch.long)),
@@ -179,16 +198,16 @@ def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     t_grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p))
                for k, p in model.named_parameters()}
     t_grads.update({k: v for k, v in model.state_dict().items() if k not in t_grads})
-    t_grads = torch_to_flax(t_grads)
+    t_grads = torch_to_flax(t_grads, cfg)
     state = create_state(jax_model(cfg), variables, torch_adam(), jax.random.key(0))
     j_grads = jax.grad(lambda p: loss_fn(p, state, ids, labels)[0])(state.params)
     j_grads = {"params": j_grads, "batch_stats": t_grads["batch_stats"]}
-    err, key = _per_tensor(j_grads, t_grads, skip=is_pre_bn_bias)
+    err, key = _per_tensor(j_grads, t_grads, cfg, skip=is_pre_bn_bias)
     # Linear biases feeding a BatchNorm have a true gradient of exactly 0 in training mode
     # (BN subtracts the batch mean); both frameworks return rounding noise there, so those
     # are checked for being ~0 relative to the model's largest gradient instead.
     from parity.convert import flax_to_arrays
-    a, b = flax_to_arrays(j_grads), flax_to_arrays(t_grads)
+    a, b = flax_to_arrays(j_grads, cfg), flax_to_arrays(t_grads, cfg)
     top = max(float(np.abs(v).max()) for k, v in b.items() if not k.endswith("tracked"))
     zero = max(float(max(np.abs(a[k]).max(), np.abs(b[k]).max())) / top for k in b
                if is_pre_bn_bias(k))
@@ -233,7 +252,7 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, 
     if precision == "float64":
         model = model.double()
     with _x64(precision == "float64"):
-        variables = torch_to_flax(model.state_dict())
+        variables = torch_to_flax(model.state_dict(), cfg)
         state = create_state(jax_model(cfg), variables, torch_adam(lr, weight_decay=weight_decay),
                              jax.random.key(dropout_seed))
         opt = make_optimizer(model, lr=lr, weight_decay=weight_decay)
@@ -248,7 +267,7 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, 
         j_vars = {"params": jax.device_get(state.params),
                   "batch_stats": jax.device_get(state.batch_stats)}
     jax.clear_caches()  # each configuration compiles anew; a full run would otherwise pile up
-    return TrainRun(t_aucs, torch_to_flax(model.state_dict())), TrainRun(j_aucs, j_vars)
+    return TrainRun(t_aucs, torch_to_flax(model.state_dict(), cfg)), TrainRun(j_aucs, j_vars)
 
 
 def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_size: int = 256,
@@ -266,7 +285,7 @@ def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_siz
                       weight_decay=weight_decay, init_seed=0, shuffle_seed=1, dropout_seed=2,
                       precision=precision)
     auc_err = max(abs(a - b) for a, b in zip(t.aucs, j.aucs))
-    param_err, key = _per_tensor(j.variables, t.variables)
+    param_err, key = _per_tensor(j.variables, t.variables, cfg)
     per_epoch = " ".join(f"e{e + 1}: torch {a:.6f} jax {b:.6f}" for e, (a, b) in
                          enumerate(zip(t.aucs, j.aucs)))
     label = f"{label} ({precision})"
@@ -293,12 +312,14 @@ def check_dropout_auc(cfg: ModelConfig, train, valid, *, seeds: int = 3, epochs:
                 abs(float(np.mean(t_final) - np.mean(j_final))), 3e-3, detail)]
 
 
-def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None
-            ) -> Iterator[Row]:
-    """Every check over the seed grid (quick: a two-configuration subset, smaller data)."""
+def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None,
+            variants_only: bool = False) -> Iterator[Row]:
+    """Every check over the seed grid and the variants (quick: a subset, smaller data;
+    variants_only: the variant configurations alone)."""
     from dcnmix_jax.data import split, synthetic
-    grid = QUICK_GRID if quick else GRID
+    grid = () if variants_only else QUICK_GRID if quick else GRID
     configs = [config_for(*g) for g in grid]
+    configs += [variant_config(2, "parallel", **v) for v in (QUICK_VARIANTS if quick else VARIANTS)]
     for cfg in configs:
         progress(f"forward / gradients {name(cfg)}")
         yield from check_forward(cfg)

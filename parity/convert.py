@@ -52,11 +52,15 @@ def torch_to_flax(state_dict, config: ModelConfig | None = None) -> dict:
     """Flax variables {'params', 'batch_stats'} (numpy leaves) for dcnmix_jax.DCN(**cfg).apply."""
     arrays = {k: _numpy(v) for k, v in state_dict.items()}
     cfg = config or infer_config({k: v.shape for k, v in arrays.items()})
-    entries = layout(cfg)
+    return entries_to_flax(arrays, layout(cfg), cfg)
+
+
+def entries_to_flax(arrays: dict[str, np.ndarray], entries: list[Entry], cfg: ModelConfig) -> dict:
+    """Nested flax variables from torch-keyed arrays laid out as `entries`."""
     _check_keys(arrays, [e.torch_key for e in entries], "state_dict")
     stacked: dict[tuple, np.ndarray] = {}
     for e in entries:
-        value = arrays[e.torch_key]
+        value = _numpy(arrays[e.torch_key])
         if value.shape != e.torch_shape:
             raise LayoutError(f"{e.torch_key}: shape {value.shape}, expected {e.torch_shape} "
                               f"for {cfg}")
@@ -73,7 +77,14 @@ def flax_to_arrays(variables, config: ModelConfig | None = None) -> dict[str, np
     """torch state_dict (numpy values, torch key order) from flax variables."""
     flat = {path: _numpy(v) for path, v in _flatten(variables)}
     cfg = config or infer_config_from_flax(flat)
-    entries = layout(cfg)
+    return flax_to_entries(flat, layout(cfg), cfg)
+
+
+def flax_to_entries(flat: dict[tuple, np.ndarray], entries: list[Entry], cfg: ModelConfig
+                    ) -> dict[str, np.ndarray]:
+    """torch-keyed arrays, in the order of `entries`, from flat flax leaves {path: array}."""
+    if not isinstance(flat, dict) or any(not isinstance(k, tuple) for k in flat):
+        flat = {path: _numpy(v) for path, v in _flatten(flat)}
     leaves = {e.path for e in entries}
     _check_keys(flat, sorted(leaves), "variables")
     out = {}
@@ -114,12 +125,16 @@ def _torch_key_guess(path, shape) -> dict | None:
         return {f"dnn.mlp.{4 * i}.weight": shape[::-1]}
     if p == "params/linear/kernel":
         return {"linear.weight": shape[::-1]}
+    if p.startswith("params/cross_net/gate/"):
+        return {f"cross_net.gate.{'weight' if path[3] == 'kernel' else 'bias'}": shape[::-1]}
     if p.startswith("params/cross_net/layers_"):
-        layer = int(path[2].split("_")[1])
-        if path[3] == "u":
-            return {f"cross_net.cell_list.{layer}.cross_cell.{e}.u": shape[1:] for e in range(shape[0])}
+        t = f"cross_net.cell_list.{int(path[2].split('_')[1])}"
+        if path[3] in ("u", "b", "c"):
+            return {f"{t}.cross_cell.{e}.{path[3]}": shape[1:] for e in range(shape[0])}
         if path[3] == "kernel":
-            return {f"cross_net.cell_list.{layer}.w": shape}
+            return {f"{t}.w": shape}
+        if path[3] == "gate":
+            return {f"{t}.gate.{'weight' if path[4] == 'kernel' else 'bias'}": shape[::-1]}
     return None
 
 

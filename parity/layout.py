@@ -28,9 +28,11 @@ class Entry:
     expert: int | None = None
 
 
-def _dense(torch_prefix: str, path: tuple[str, ...], fan_in: int, fan_out: int):
-    return [Entry(f"{torch_prefix}.weight", path + ("kernel",), (fan_out, fan_in), "transpose"),
-            Entry(f"{torch_prefix}.bias", path + ("bias",), (fan_out,))]
+def _dense(torch_prefix: str, path: tuple[str, ...], fan_in: int, fan_out: int, bias: bool = True):
+    out = [Entry(f"{torch_prefix}.weight", path + ("kernel",), (fan_out, fan_in), "transpose")]
+    if bias:
+        out.append(Entry(f"{torch_prefix}.bias", path + ("bias",), (fan_out,)))
+    return out
 
 
 def layout(cfg: ModelConfig) -> list[Entry]:
@@ -47,20 +49,37 @@ def layout(cfg: ModelConfig) -> list[Entry]:
                 Entry(f"{bn}.running_var", s + ("var",), (h,)),
                 Entry(f"{bn}.num_batches_tracked", s + ("count",), ())]
         width = h
+    out += cross_layout(cfg)
+    linear_in = cfg.hidden_nums[-1] + (m if cfg.method == "parallel" else 0)
+    out += _dense("linear", ("params", "linear"), linear_in, 1)
+    return out
+
+
+def cross_layout(cfg: ModelConfig, torch_prefix: str = "cross_net.",
+                 path: tuple[str, ...] = ("params", "cross_net")) -> list[Entry]:
+    """The cross network's tensors: under DCN (default) or, with torch_prefix '' and path
+    ('params',), a standalone dcnmix_torch.CrossNet / dcnmix_jax.CrossNet of width cfg.input_num."""
+    m, out = cfg.input_num, []
     for layer in range(cfg.order_num):
-        t, p = f"cross_net.cell_list.{layer}", ("params", "cross_net", f"layers_{layer}")
+        t, p = f"{torch_prefix}cell_list.{layer}", path + (f"layers_{layer}",)
         if cfg.cross == "full":
             out += [Entry(f"{t}.w", p + ("kernel",), (m, m), "transpose"),
                     Entry(f"{t}.b", p + ("bias",), (m, 1), "column")]
             continue
+        if not cfg.expert_bias:
+            out.append(Entry(f"{t}.bias", p + ("bias",), (m, 1), "column"))
         for e in range(cfg.k):
             c = f"{t}.cross_cell.{e}"
             out += [Entry(f"{c}.v", p + ("v",), (m, cfg.r), expert=e),
-                    Entry(f"{c}.u", p + ("u",), (m, cfg.r), expert=e),
-                    Entry(f"{c}.b", p + ("b",), (m, 1), "column", expert=e)]
-        out += _dense(f"{t}.gate", p + ("gate",), m, cfg.k)
-    linear_in = cfg.hidden_nums[-1] + (m if cfg.method == "parallel" else 0)
-    out += _dense("linear", ("params", "linear"), linear_in, 1)
+                    Entry(f"{c}.u", p + ("u",), (m, cfg.r), expert=e)]
+            if cfg.expert_bias:
+                out.append(Entry(f"{c}.b", p + ("b",), (m, 1), "column", expert=e))
+            if cfg.c_matrix:
+                out.append(Entry(f"{c}.c", p + ("c",), (cfg.r, cfg.r), expert=e))
+        if cfg.gate != "constant" and not cfg.shared_gates:
+            out += _dense(f"{t}.gate", p + ("gate",), m, cfg.k, cfg.gate_bias)
+    if cfg.cross == "mix" and cfg.gate != "constant" and cfg.shared_gates:
+        out += _dense(f"{torch_prefix}gate", path + ("gate",), m, cfg.k, cfg.gate_bias)
     return out
 
 
@@ -80,8 +99,10 @@ def _shape(shapes: dict, key: str) -> tuple[int, ...]:
     return tuple(shapes[key])
 
 
-def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.1) -> ModelConfig:
-    """ModelConfig from torch state_dict key -> shape (dropout is not stored in weights)."""
+def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.1, **options) -> ModelConfig:
+    """ModelConfig from torch state_dict key -> shape. What weights cannot tell (dropout, and
+    of the variant options the gate's softmax vs sigmoid, the activation g, the
+    initialisation scheme) comes from `options`, else the seed's defaults."""
     feat_dim, emb_num = _shape(shapes, "embedding.embedding.weight")
     layers = sorted({int(m.group(1)) for k in shapes
                      if (m := re.match(r"cross_net\.cell_list\.(\d+)\.", k))})
@@ -113,6 +134,20 @@ def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.1) -> Mo
     else:
         raise LayoutError(f"linear.weight has input width {linear_in}: neither parallel "
                           f"({hidden[-1] + m_dim}) nor stacked ({hidden[-1]})")
-    return ModelConfig(field_num=m_dim // emb_num, feat_dim=feat_dim, emb_num=emb_num,
-                       order_num=len(layers), r=r, k=k, dropout=dropout, method=method,
-                       hidden_nums=tuple(hidden), cross=cross)
+    variant = {}
+    if cross == "mix":
+        gate_key = ("cross_net.gate" if "cross_net.gate.weight" in shapes
+                    else "cross_net.cell_list.0.gate")
+        has_gate = f"{gate_key}.weight" in shapes
+        variant = dict(shared_gates=gate_key == "cross_net.gate",
+                       gate_bias=f"{gate_key}.bias" in shapes,
+                       expert_bias="cross_net.cell_list.0.cross_cell.0.b" in shapes,
+                       c_matrix="cross_net.cell_list.0.cross_cell.0.c" in shapes)
+        if not has_gate:  # the gate's other options then say nothing: leave them as given
+            variant = {k: v for k, v in variant.items() if k not in ("shared_gates", "gate_bias")}
+            variant["gate"] = "constant"
+        elif options.get("gate") == "constant":
+            raise LayoutError(f"gate='constant' given, but the weights hold a gate ({gate_key}.weight)")
+    return ModelConfig(**{**dict(field_num=m_dim // emb_num, feat_dim=feat_dim, emb_num=emb_num,
+                                 order_num=len(layers), r=r, k=k, dropout=dropout, method=method,
+                                 hidden_nums=tuple(hidden), cross=cross), **options, **variant})

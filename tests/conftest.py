@@ -37,3 +37,37 @@ def seed_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _peer_missing(what: str):
+    """Skip when DCNMIX_PEERS is unset, fail when it is set (CI installs the peers)."""
+    if os.environ.get("DCNMIX_PEERS"):
+        pytest.fail(f"DCNMIX_PEERS is set but {what} is not installed (see .ci/run)")
+    pytest.skip(f"{what} is not installed (pip install --no-deps deepctr-torch torchrec; "
+                "set DCNMIX_PEERS=1 to require it)")
+
+
+@pytest.fixture
+def deepctr():
+    """DeepCTR-Torch's layers and models."""
+    try:
+        import deepctr_torch
+    except ImportError:
+        _peer_missing("deepctr-torch")
+    return deepctr_torch
+
+
+@pytest.fixture
+def torchrec_crossnet():
+    """torchrec/modules/crossnet.py from the installed torchrec wheel, loaded as a lone module:
+    the torchrec package itself needs fbgemm-gpu, which has no build here; this file needs torch only."""
+    import importlib.metadata
+    import importlib.util
+    try:
+        path = importlib.metadata.distribution("torchrec").locate_file("torchrec/modules/crossnet.py")
+    except importlib.metadata.PackageNotFoundError:
+        _peer_missing("torchrec")
+    spec = importlib.util.spec_from_file_location("torchrec_crossnet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
