@@ -20,9 +20,9 @@ GRID = tuple(itertools.product((1, 2, 3, 4), ("parallel", "stacked"), ("mix", "f
 QUICK_GRID = ((2, "parallel", "mix"), (1, "stacked", "full"))
 # the DCN-Mix variants (dcnmix_jax.config.PRESETS) and the options no preset uses, order 2
 VARIANTS = ({"preset": "paper"}, {"preset": "deepctr"}, {"preset": "torchrec"},
-            {"gate": "sigmoid", "activation": "hard_tanh"},
+            {"gate": "sigmoid", "gate_bias": False, "activation": "hard_tanh"},
             {"gate": "constant", "expert_bias": False, "c_matrix": True, "activation": "tanh"},
-            {"preset": "deepctr", "gate_bias": True, "shared_gates": False})
+            {"preset": "deepctr", "gate_bias": True})
 QUICK_VARIANTS = ({"preset": "deepctr"},)
 FLOAT32_AUC_BOUND = 3e-3  # the same bound as the dropout check's independent streams
 
