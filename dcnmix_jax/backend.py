@@ -138,8 +138,12 @@ class JaxBackend:
             self.state = place(state, self._shardings)
 
     def state_bytes(self) -> bytes:
-        from .sharding import to_host
-        return serialization.to_bytes(to_host(self.state))
+        """The whole training state, with tables at their true row count (no mesh padding),
+        so a run can resume on another mesh or on one device."""
+        from .sharding import resize_tables, to_host
+        return serialization.to_bytes(resize_tables(to_host(self.state), self.cfg.feat_dim))
 
     def restore_state(self, data: bytes) -> None:
-        self._set_state(serialization.from_bytes(self.state, data))
+        from .sharding import resize_tables
+        state = serialization.from_bytes(self.state, data)
+        self._set_state(resize_tables(state, self.model.feat_dim))

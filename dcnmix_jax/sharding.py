@@ -84,6 +84,18 @@ def to_host(tree):
     return jax.tree_util.tree_map(get, tree)
 
 
+def resize_tables(tree, rows: int):
+    """Every table-like leaf (see state_shardings) cut or zero-padded to `rows` rows; numpy."""
+    def resize(path, x):
+        x = np.asarray(x)
+        if not (_is_table(path) and x.ndim == 2) or len(x) == rows:
+            return x
+        out = np.zeros((rows, x.shape[1]), x.dtype)
+        out[:min(rows, len(x))] = x[:rows]
+        return out
+    return jax.tree_util.tree_map_with_path(resize, tree)
+
+
 def pad_table(variables: dict, rows: int) -> dict:
     """Variables with the embedding table zero-padded to `rows` (padding rows are never looked
     up, so their gradients, moments and values stay 0)."""

@@ -27,6 +27,8 @@ def main() -> None:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--optimizer", default="dense")
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--state-in", default=None, help="resume from this state file")
+    p.add_argument("--state-out", default=None, help="save the state after training here")
     args = p.parse_args()
     import jax
     if args.coordinator:
@@ -44,11 +46,20 @@ def main() -> None:
     mesh = make_mesh(*parse_mesh(args.mesh)) if args.mesh else None
     backend = JaxBackend(cfg, lr=3e-3, weight_decay=1e-4, seed=0, mesh=mesh,
                          embedding_optimizer=args.optimizer, param_dtype=args.dtype)
-    losses = []
-    for epoch in range(args.epochs):
+    losses, start = [], 0
+    if args.state_in:
+        with open(args.state_in, "rb") as fh:
+            backend.restore_state(fh.read())
+        start = 1                       # resumed after epoch 1
+    for epoch in range(start, args.epochs):
         order = batch_order(len(train), 256, seed=0, epoch=epoch)   # 11 full batches + 1 partial
         for _, chunk_losses in backend.train_chunks(train, order, chunk=4):
             losses.append(np.asarray(chunk_losses, np.float64).ravel())
+    if args.state_out:
+        data = backend.state_bytes()
+        if jax.process_index() == 0:
+            with open(args.state_out, "wb") as fh:
+                fh.write(data)
     probs = backend.predict(valid.ids)
     state = backend.state
     table = state.table if args.optimizer == "lazy" else state.params["embedding"]["embedding"]

@@ -114,3 +114,15 @@ def test_readme_multi_process_block_runs(tmp_path):
     first = json.loads((tmp_path / "two" / "summary.json").read_text())
     second = json.loads((tmp_path / "two" / "process-1" / "summary.json").read_text())
     assert first["test_auc"] == second["test_auc"] and first["epochs_run"] == 1
+
+
+def test_resume_on_another_mesh(tmp_path):
+    """A state saved on a 1x8 mesh (table padded to 80 rows) resumes on one device, and one
+    saved on one device resumes on 4x2: both finish as an uninterrupted single-device run."""
+    full = _run(tmp_path, "full")
+    for first, second in ((("--mesh", "1x8"), ()), ((), ("--mesh", "4x2"))):
+        state = str(tmp_path / "state.msgpack")
+        _run(tmp_path, "first", devices=8, args=[*first, "--epochs", "1", "--state-out", state])
+        resumed = _run(tmp_path, "second", devices=8, args=[*second, "--state-in", state])
+        for key in [k for k in full if k.startswith("w:")] + ["probs"]:
+            assert np.abs(full[key] - resumed[key]).max() < 1e-5, key
