@@ -51,7 +51,7 @@ def test_fuzzed_files_load_or_raise_the_loaders_error(tmp_path, name):
     data, load = LOADERS[name]
     path = tmp_path / f"fuzz.{name}"
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=int(os.environ.get("DCNMIX_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(corruption(data))
     def check(case):
         content, _ = case
@@ -134,3 +134,12 @@ def test_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "is not writable: No space left on device" in err  # refused by the pre-flight probe
     assert not (out / "metrics.jsonl").exists() and not (out / "init.safetensors").exists()
+
+
+def test_csv_header_with_a_bare_carriage_return_is_a_data_error(tmp_path):
+    """Found by the fuzz test: csv.Error from the header line escaped as itself."""
+    from dcnmix_jax.data import load_csv
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"label,a\rb\n1,x\n")
+    with pytest.raises(DataError, match="bad CSV"):
+        load_csv(path, categorical=["a"])

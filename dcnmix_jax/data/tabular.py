@@ -92,7 +92,13 @@ def load_csv(path, label: str = "label", categorical: Sequence[str] = (),
         header_lineno, header_text = next(lines)
     except StopIteration:
         raise DataError(path, None, "file is empty (no header)") from None
-    header = next(csv.reader([header_text], delimiter=delimiter))
+    def parse(lineno: int, line: str) -> list[str]:
+        try:
+            return next(csv.reader([line], delimiter=delimiter))
+        except csv.Error as exc:
+            raise DataError(path, lineno, f"bad CSV: {exc}") from None
+
+    header = parse(header_lineno, header_text)
     position = {name: i for i, name in enumerate(header)}
     wanted = [label, *categorical, *numeric]
     missing = [c for c in wanted if c not in position]
@@ -101,10 +107,7 @@ def load_csv(path, label: str = "label", categorical: Sequence[str] = (),
 
     def rows():
         for lineno, line in lines:
-            try:
-                cells = next(csv.reader([line], delimiter=delimiter))
-            except csv.Error as exc:
-                raise DataError(path, lineno, f"bad CSV: {exc}") from None
+            cells = parse(lineno, line)
             if len(cells) != len(header):
                 raise DataError(path, lineno, f"row has {len(cells)} columns, the header "
                                               f"has {len(header)}")
