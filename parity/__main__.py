@@ -44,11 +44,20 @@ def main(argv=None) -> int:
     conv.add_argument("input", help=".safetensors (dcnmix layout), .msgpack (flax), .pt/.pth (torch)")
     conv.add_argument("output")
     conv.add_argument("--to", choices=("jax", "torch"), required=True)
+    from dcnmix_jax.config import ACTIVATIONS, GATES, INITS, PRESETS
+    conv.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                      help="a .pt source's variant (the file holds no config)")
+    conv.add_argument("--gate", choices=GATES, default=None)
+    conv.add_argument("--activation", choices=ACTIVATIONS, default=None)
+    conv.add_argument("--init-scheme", choices=INITS, default=None)
     args = parser.parse_args(argv)
     if args.command == "convert":
         from parity.files import ConvertError, convert_file
         try:
-            print(convert_file(args.input, args.output, args.to))
+            options = dict(PRESETS[args.preset]) if args.preset else {}
+            options.update({k: getattr(args, k) for k in ("gate", "activation", "init_scheme")
+                            if getattr(args, k) is not None})
+            print(convert_file(args.input, args.output, args.to, **options))
         except (ConvertError, ValueError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

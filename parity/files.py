@@ -32,8 +32,10 @@ def _kind(path: str) -> str:
     return kinds[ext]
 
 
-def read_arrays(path) -> tuple[dict[str, np.ndarray], ModelConfig]:
-    """Torch-keyed numpy arrays and the config from any supported weights file."""
+def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
+    """Torch-keyed numpy arrays and the config from any supported weights file. `options`
+    (variant options, e.g. activation='tanh') describe a .pt file, which holds no config:
+    its layout shows the structure, not the gate kind, g or the initialisation."""
     path = os.fspath(path)
     kind = _kind(path)
     if not os.path.isfile(path):
@@ -60,7 +62,16 @@ def read_arrays(path) -> tuple[dict[str, np.ndarray], ModelConfig]:
     if not isinstance(state, dict):
         raise ConvertError(f"{path}: holds a {type(state).__name__}, not a state_dict")
     arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
-    config = infer_config({k: v.shape for k, v in arrays.items()})
+    try:
+        config = infer_config({k: v.shape for k, v in arrays.items()}, **options)
+    except LayoutError as exc:
+        raise ConvertError(f"{path}: {exc}") from None
+    if not options and config.cross == "mix" and (config.c_matrix or not config.expert_bias
+                                                  or config.shared_gates):
+        raise ConvertError(f"{path}: the weights are a DCN-Mix variant (c_matrix={config.c_matrix}, "
+                           f"expert_bias={config.expert_bias}, shared_gates={config.shared_gates}) "
+                           "and a .pt file does not say its gate or activation: name them "
+                           "(--preset, or --activation / --gate / --init-scheme)")
     torch_to_flax(arrays, config)
     return arrays, config
 
@@ -101,15 +112,16 @@ def load_for_torch(path) -> tuple[dict, ModelConfig]:
     return {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}, config
 
 
-def convert_file(src, dst, to: str) -> str:
+def convert_file(src, dst, to: str, **options) -> str:
     """Convert src to dst for framework `to` ('jax': .msgpack or .safetensors; 'torch': .pt or
-    .safetensors). Returns a one-line summary."""
+    .safetensors). `options`: variant options for a .pt source (see read_arrays). Returns a
+    one-line summary."""
     dst_kind = _kind(os.fspath(dst))
     allowed = {"jax": ("msgpack", "safetensors"), "torch": ("pt", "safetensors")}[to]
     if dst_kind not in allowed:
         raise ConvertError(f"{dst}: --to {to} writes {' or '.join('.' + a for a in allowed)}")
     try:
-        arrays, config = read_arrays(src)
+        arrays, config = read_arrays(src, **options)
     except LayoutError as exc:
         raise ConvertError(f"{src}: {exc}") from None
     write_arrays(dst, arrays, config)

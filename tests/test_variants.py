@@ -193,3 +193,22 @@ def test_importers_name_what_does_not_fit(deepctr):
         from_deepctr(state)
     with pytest.raises(LayoutError, match="U_kernels"):
         from_torchrec({"x": np.zeros(1)})
+
+
+def test_convert_cli_needs_the_variant_of_a_pt_file(tmp_path, capsys):
+    """A .pt state_dict holds no config: its layout shows the structure (C, biases, shared
+    gates) but not g, so converting a variant without naming it is refused."""
+    from parity.__main__ import main
+    from parity.files import load_for_jax
+    cfg = variant_config(2, "parallel", preset="deepctr")
+    model = torch_model(cfg, seed=3).eval()
+    src, dst = str(tmp_path / "m.pt"), str(tmp_path / "m.safetensors")
+    torch.save(model.state_dict(), src)
+    assert main(["convert", src, dst, "--to", "jax"]) == 2
+    assert "--preset" in capsys.readouterr().err
+    assert main(["convert", src, dst, "--to", "jax", "--preset", "deepctr"]) == 0
+    variables, got = load_for_jax(dst)
+    assert got == dataclasses.replace(cfg, dropout=got.dropout)   # dropout is not in weights
+    ids = random_ids(cfg, 16, 0)
+    want = model(torch.as_tensor(ids, dtype=torch.long)).detach().numpy()
+    assert np.abs(np.asarray(jax_model(cfg).apply(variables, ids)) - want).max() < 1e-6
