@@ -212,3 +212,32 @@ def test_convert_cli_needs_the_variant_of_a_pt_file(tmp_path, capsys):
     ids = random_ids(cfg, 16, 0)
     want = model(torch.as_tensor(ids, dtype=torch.long)).detach().numpy()
     assert np.abs(np.asarray(jax_model(cfg).apply(variables, ids)) - want).max() < 1e-6
+
+
+@pytest.mark.parametrize("options", [{"preset": "seed"}, *VARIANTS],
+                         ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()))
+def test_cross_net_equals_the_papers_formula(options):
+    """Every preset and option against a float64 numpy evaluation of E_i = x0 * (U_i g(C_i
+    g(V_i^T x_l)) + b), in both frameworks (the paper preset has no library to compare with)."""
+    import jax
+    import numpy_reference as ref
+    from dcnmix_jax.cross import CrossNet
+    from dcnmix_torch.model import CrossNet as TorchCrossNet
+    cfg = variant_config(3, "parallel", **options)
+    kwargs = dict(order_num=3, r=cfg.r, k=cfg.k, cross="mix", **cfg.variant())
+    x0 = np.random.default_rng(0).normal(size=(16, 160))
+    torch.manual_seed(0)
+    net = TorchCrossNet(input_num=160, **kwargs).double()
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.add_(0.1 * torch.randn_like(prm))    # biases off their initial values
+    from parity.convert import entries_to_flax
+    from parity.layout import cross_layout
+    params = entries_to_flax({k: v.numpy() for k, v in net.state_dict().items()},
+                             cross_layout(cfg, "", ("params",)), cfg)
+    want = ref.variant_cross_net(ref.f64(params["params"]), x0, cfg)
+    got_torch = net(torch.as_tensor(x0)).detach().numpy()
+    with _x64():
+        got_jax = np.asarray(CrossNet(**kwargs).apply(params, x0))
+    assert np.abs(got_torch - want).max() < 1e-10
+    assert np.abs(got_jax - want).max() < 1e-10
