@@ -84,15 +84,11 @@ def main(argv=None) -> int:
         return subprocess.call([sys.executable, os.path.abspath(__file__), "--child", *sys.argv[1:]],
                                env=env)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from throughput import versions
-    text = "\n".join([
+    from throughput import report, versions
+    report("\n".join([
         f"Command: `python benchmarks/sharding.py {' '.join(a for a in sys.argv[1:] if a != '--child')}`",
         "", versions(), "", *throughput(args.devices, args.batch),
-        *table_memory(args.table, args.devices)])
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
-    print(text)
+        *table_memory(args.table, args.devices)]), args.out)
     return 0
 
 

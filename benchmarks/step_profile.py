@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     from flax import linen as nn
     import dcnmix_jax.model as model_module
     from dcnmix_jax.backend import JaxBackend
-    from throughput import CONFIGS, SCAN, batches_for, versions
+    from throughput import CONFIGS, SCAN, batches_for, report, versions
     bc = CONFIGS["seed"]
     ids, labels = batches_for(bc, args.batch, SCAN)
     data = (jax.device_put(ids.reshape(-1, bc.field_num)), jax.device_put(labels.reshape(-1)),
@@ -130,11 +130,7 @@ def main(argv=None) -> int:
     for label, (_, _, times) in runs.items():
         ms = statistics.median(times)
         lines.append(f"| {label} | {ms * 1e3:.2f} | {args.batch / ms:,.0f} | {ms / base - 1:+.0%} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    report("\n".join(lines), args.out)
     return 0
 
 

@@ -253,6 +253,14 @@ def versions() -> str:
     return ", ".join(parts) + f"; CPU: {cpu} x {os.cpu_count()} cores"
 
 
+def report(text: str, out: str | None) -> None:
+    """Print a Markdown report and, with out, write it there too."""
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--configs", default="seed,criteo")
@@ -291,11 +299,7 @@ def main(argv=None) -> int:
         lines.append("")
     if args.table_scaling:
         lines += table_scaling()
-    report = "\n".join(lines)
-    print(report)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(report + "\n")
+    report("\n".join(lines), args.out)
     return 0
 
 
