@@ -14,19 +14,18 @@ from .init import cross_inits, standard_normal, xavier_normal
 from .layers import TorchDense
 
 MIXTURE_FORMS = ("gemm", "experts")
-
-
 ACTIVATION_FNS = {"none": lambda x: x, "relu": jax.nn.relu, "tanh": jnp.tanh,
                   "hard_tanh": lambda x: jnp.clip(x, -1.0, 1.0)}
 
 
-def gate_weights(logits, gate: str, k: int, dtype):
-    """Expert weights [B, K] from gate logits (None for the constant gate)."""
+def gate_weights(logits, gate: str, dtype):
+    """Expert weights [B, K] from gate logits (None for the constant gate); the softmax or
+    sigmoid runs in at least float32."""
     if gate == "constant":
         return None
     logits = logits.astype(jnp.promote_types(dtype, jnp.float32))
-    fn = jax.nn.softmax if gate == "softmax" else jax.nn.sigmoid
-    return (fn(logits, axis=-1) if gate == "softmax" else fn(logits)).astype(dtype)
+    w = jax.nn.softmax(logits, axis=-1) if gate == "softmax" else jax.nn.sigmoid(logits)
+    return w.astype(dtype)
 
 
 def make_gate(k: int, gate_bias: bool, init: str, m: int, dtype, name: str):
@@ -79,7 +78,7 @@ class MixCross(nn.Module):
         x0, xl, u, v, b = (a.astype(dtype) for a in (x0, xl, u, v, b))
         if self.gate != "constant" and gate_logits is None:
             gate_logits = make_gate(self.k, self.gate_bias, self.init_scheme, m, dtype, "gate")(xl)
-        w = gate_weights(gate_logits, self.gate, self.k, dtype)  # [B, K] or None (1/K)
+        w = gate_weights(gate_logits, self.gate, dtype)  # [B, K] or None (1/K)
         g = ACTIVATION_FNS[self.activation]
         h = jnp.einsum("bm,kmr->bkr", xl, v)  # V_i^T x_l for every expert: one GEMM
         if self.c_matrix:
