@@ -107,18 +107,19 @@ def markdown(rows, args) -> str:
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["framework"], r["cross"], r["method"], r["order"]), []).append(r)
-    out = [f"Command: `python benchmarks/sweep.py {' '.join(sys.argv[1:])}`", "",
-           "| framework | model | structure | cross layers | params | val AUC | test AUC | best epoch | train s |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    command = " ".join(a for a in sys.argv[1:] if a != "--collect-only")
+    out = [f"Command: `python benchmarks/sweep.py {command}`", "",
+           "| framework | model | structure | cross layers | params | runs | val AUC | test AUC | best epoch | train s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (fw, cross, method, order), rs in sorted(groups.items()):
         v = np.array([r["val_auc"] for r in rs])
         t = np.array([r["test_auc"] for r in rs])
         model = "DCN-Mix" if cross == "mix" else "DCN-V2"
-        out.append(f"| {fw} | {model} | {method} | {order} | {rs[0]['params']:,} | "
+        out.append(f"| {fw} | {model} | {method} | {order} | {rs[0]['params']:,} | {len(rs)} | "
                    f"{v.mean():.4f} ± {v.std():.4f} | {t.mean():.4f} ± {t.std():.4f} | "
                    f"{np.mean([r['best_epoch'] for r in rs]):.1f} | "
                    f"{np.mean([r['train_seconds'] for r in rs]):.0f} |")
-    out.append(f"\n{len(rows)} runs, {len({r['seed'] for r in rows})} seeds each (mean ± std).")
+    out.append(f"\n{len(rows)} runs; mean ± std over the runs (seeds) of each row.")
     return "\n".join(out)
 
 
