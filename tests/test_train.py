@@ -66,11 +66,16 @@ def _cli(out, epochs):
             "--patience", "100", "--out", out]
 
 
+EPOCHS = 20
+
+
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     full = str(tmp_path / "full")
-    subprocess.run(_cli(full, 5), check=True, capture_output=True)
+    # enough epochs that the kill lands mid-run even on an idle machine (with 5, a run once
+    # finished between the poll and the kill)
+    subprocess.run(_cli(full, EPOCHS), check=True, capture_output=True)
     cut = str(tmp_path / "cut")
-    proc = subprocess.Popen(_cli(cut, 5), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(cut, EPOCHS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = os.path.join(cut, "metrics.jsonl")
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -81,8 +86,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = len(open(metrics).read().splitlines())
-    assert 2 <= done < 5
-    subprocess.run(_cli(cut, 5) + ["--resume"], check=True, capture_output=True)
+    assert 2 <= done < EPOCHS
+    subprocess.run(_cli(cut, EPOCHS) + ["--resume"], check=True, capture_output=True)
     a, b = _summary(full), _summary(cut)
     for key in ("val_auc", "val_logloss", "test_auc", "test_logloss", "best_epoch", "epochs_run"):
         assert a[key] == b[key], key
