@@ -29,6 +29,7 @@ def per_device_bytes(tree) -> dict:
 
 def table_memory(feat_dim: int, devices: int) -> list[str]:
     """State bytes per device (table + Adam moments + the rest) for each optimiser, 1 vs N ways."""
+    from dcnmix.config import TrainConfig
     from dcnmix_jax.backend import JaxBackend
     from dcnmix_jax.sharding import make_mesh
     from throughput import CONFIGS
@@ -40,8 +41,7 @@ def table_memory(feat_dim: int, devices: int) -> list[str]:
         for mesh_shape in ((1, 1), (1, devices)):
             print(f"memory: {opt} {mesh_shape}", file=sys.stderr, flush=True)
             mesh = None if mesh_shape == (1, 1) else make_mesh(*mesh_shape)
-            backend = JaxBackend(cfg, lr=1e-3, weight_decay=0.0, seed=0, mesh=mesh,
-                                 embedding_optimizer=opt)
+            backend = JaxBackend(cfg, TrainConfig(embedding_optimizer=opt), mesh=mesh)
             sizes = per_device_bytes(backend.state)
             mib = [v / 2 ** 20 for v in sizes.values()]
             rows.append(f"| {opt} | {mesh_shape[0]}x{mesh_shape[1]} | {mib[0]:,.1f} | "

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         cfg = bc.model_config()
         if variant == "nodrop":
             cfg = dataclasses.replace(cfg, dropout=0.0)
-        state = JaxBackend(cfg, lr=1e-3, weight_decay=0.0, seed=0).state
+        state = JaxBackend(cfg).state
         steps = make_steps(variant)
         original = model_module.nn.Dropout
         model_module.nn.Dropout = _split16_dropout() if variant == "split16" else nn.Dropout

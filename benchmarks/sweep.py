@@ -19,9 +19,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dcnmix_jax.config import ModelConfig  # noqa: E402
-from dcnmix_jax.datasets import load_splits  # noqa: E402
-from dcnmix_jax.train import TrainConfig, fit  # noqa: E402
+from dcnmix.config import ModelConfig  # noqa: E402
+from dcnmix.data import DataSpec  # noqa: E402
+from dcnmix.config import TrainConfig
+from dcnmix.loop import fit  # noqa: E402
 
 GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
 
@@ -69,8 +70,9 @@ def main(argv=None) -> int:
                         s = json.load(fh)
                 else:
                     if splits is None:
-                        splits = load_splits(args.dataset, synthetic_rows=args.synthetic_rows,
-                                             seed=seed)
+                        spec = DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows,
+                                        seed=seed)
+                        splits = spec.load()
                     cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
                                       emb_num=args.emb_num, order_num=order, dropout=args.dropout,
                                       method=method, hidden_nums=hidden, cross=cross)
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
                                      embedding_optimizer=args.embedding_optimizer,
                                      lr_decay=args.lr_decay, seed=seed)
                     s = fit(cfg, tc, splits, run, framework=framework, resume=True,
-                            progress=False, log=lambda *_: None)
+                            progress=False, log=lambda *_: None, data=spec)
                 print(f"{framework} {cross}-{method}-{order} seed {seed}: val {s['val_auc']:.4f} "
                       f"test {s['test_auc']:.4f} ({s['train_seconds']:.0f}s)", flush=True)
                 rows.append({"framework": framework, "cross": cross, "method": method,

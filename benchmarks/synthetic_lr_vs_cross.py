@@ -11,9 +11,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import OneHotEncoder
 
-from dcnmix_jax.config import ModelConfig
-from dcnmix_jax.datasets import load_splits
-from dcnmix_jax.train import TrainConfig, fit
+from dcnmix.config import ModelConfig
+from dcnmix.data import load_splits
+from dcnmix.config import TrainConfig
+from dcnmix.loop import fit
 
 
 def main() -> None:

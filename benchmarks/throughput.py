@@ -36,7 +36,7 @@ class BenchConfig:
     hidden_nums: tuple
 
     def model_config(self):
-        from dcnmix_jax.config import ModelConfig
+        from dcnmix.config import ModelConfig
         return ModelConfig(field_num=self.field_num, feat_dim=self.feat_dim, emb_num=self.emb_num,
                            order_num=self.order_num, r=self.r, k=self.k, dropout=0.1,
                            method="parallel", hidden_nums=self.hidden_nums, cross="mix")
@@ -80,11 +80,12 @@ SCAN = 32  # steps per dispatch for jax-scan
 
 def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str = "dense",
               mesh=None) -> dict:
+    from dcnmix.config import TrainConfig
     from dcnmix_jax.backend import JaxBackend
-    backend = JaxBackend(bc.model_config(), lr=1e-3, weight_decay=0.0, seed=0,
-                         embedding_optimizer=embedding_optimizer, mesh=mesh)
-    put = backend._put
-    train_step, train_steps, _predict = backend._step, backend._steps, backend._predict
+    backend = JaxBackend(bc.model_config(), TrainConfig(embedding_optimizer=embedding_optimizer),
+                         mesh=mesh)
+    put = backend.fns.put
+    train_step, train_steps, predict_batch = backend.fns.step, backend.fns.steps, backend.fns.predict
     ids, labels = batches_for(bc, batch, SCAN)
     flat_ids, flat_labels = ids.reshape(-1, bc.field_num), labels.reshape(-1)
     box = {"state": backend.state}
@@ -107,7 +108,7 @@ def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str 
 
     def eval_window(n):
         for _ in range(n):
-            out = _predict(box["state"], dev_ids)
+            out = predict_batch(box["state"], dev_ids)
         out.block_until_ready()
     result = {"train": batch / per_step, "eval": batch / timed(eval_window)}
     if not scan:

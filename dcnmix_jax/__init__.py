@@ -1,17 +1,18 @@
 """dcnmix_jax: DCN-Mix (mixture of low-rank cross experts) as Flax linen modules.
 
-The model classes are imported lazily so that `dcnmix_jax.data` (numpy only) can be used
-without importing or initialising JAX.
+The model classes are imported lazily, so that `import dcnmix_jax` costs nothing until one
+is used.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "DCN": "dcnmix_jax.model", "DNN": "dcnmix_jax.model", "checked_apply": "dcnmix_jax.model",
-    "CrossNet": "dcnmix_jax.cross",
-    "MixCross": "dcnmix_jax.cross", "FullCross": "dcnmix_jax.cross",
+    "CrossNet": "dcnmix_jax.cross", "MixCross": "dcnmix_jax.cross", "FullCross": "dcnmix_jax.cross",
     "TorchBatchNorm": "dcnmix_jax.batchnorm",
+    "TrainState": "dcnmix_jax.steps", "create_state": "dcnmix_jax.steps",
+    "train_step": "dcnmix_jax.steps", "torch_adam": "dcnmix_jax.optim",
 }
 
 

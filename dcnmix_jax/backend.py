@@ -1,79 +1,94 @@
-"""The JAX side of the training loop: jitted steps on a donated state."""
+"""The JAX side of the training loop (dcnmix.loop.Backend): jitted steps on a donated state."""
 from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from .config import ModelConfig
-from .model import DCN, count_params
-from .steps import _predict, _train_step, create_state, predict, torch_adam, train_step, train_steps
+from dcnmix.config import ModelConfig, TrainConfig
+from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
-EMBEDDING_OPTIMIZERS = ("dense", "lazy")
+from .model import DCN, count_params
+from .optim import torch_adam
+from .steps import create_state, predict
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+    """The functions a backend trains and predicts with (all jitted, the state donated):
+    step(state, ids, labels) -> (state, loss); steps(state, ids, labels, index [S, B]) ->
+    (state, losses [S]) over device-resident rows; predict(state, ids) -> probabilities;
+    put(x) places host data where the steps expect it."""
+
+    step: Callable
+    steps: Callable
+    predict: Callable
+    put: Callable
+
+
+def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
+    """(initial state, unjitted step, unjitted predict, the jitted Steps on one device) for
+    tc.embedding_optimizer."""
+    if tc.embedding_optimizer == "lazy":
+        from . import lazy
+        emb_wd = tc.weight_decay if tc.emb_weight_decay is None else tc.emb_weight_decay
+        state = lazy.create_lazy_state(model, variables,
+                                       torch_adam(tc.lr, weight_decay=tc.weight_decay),
+                                       dropout_key, lr=tc.lr, emb_weight_decay=emb_wd)
+        return state, lazy.lazy_step, lazy.lazy_predict, Steps(
+            lazy.lazy_train_step, lazy.lazy_train_steps, lazy.lazy_predict_batch, jax.device_put)
+    from . import steps
+    tx = torch_adam(tc.lr, weight_decay=tc.weight_decay, emb_weight_decay=tc.emb_weight_decay)
+    state = create_state(model, variables, tx, dropout_key)
+    return state, steps.step, steps.predict_probs, Steps(
+        steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put)
 
 
 class JaxBackend:
-    """Model, optimiser state and steps for dcnmix_jax.DCN (see dcnmix_jax.train).
+    """Model, optimiser state and steps for dcnmix_jax.DCN (see dcnmix.loop).
 
-    embedding_optimizer 'dense' is torch's Adam on every parameter (the parity suite's
-    semantics); 'lazy' updates only the embedding rows of each batch (dcnmix_jax.lazy),
-    for tables too large to sweep every step.
+    tc.embedding_optimizer 'dense' is torch's Adam on every parameter (the parity suite's
+    semantics); 'lazy' updates only the embedding rows of each batch (dcnmix_jax.lazy).
+    tc.dtype: 'bfloat16' computes in bfloat16 with float32 parameters; 'float64' (with
+    JAX_ENABLE_X64=1) trains in double precision, for exactness tests. tc.mixture: the
+    cross layer's arithmetic form (dcnmix_jax.cross.MixCross).
 
     mesh (a jax.sharding.Mesh with axes 'data' and 'model', see dcnmix_jax.sharding): batches
     split over 'data', the table row-sharded over 'model' (zero-padded to equal shards; the
-    padding never leaves the backend), the rest replicated. None: one device, as before.
-    param_dtype 'float64' (with JAX_ENABLE_X64=1) trains in double precision, for exactness tests.
+    padding never leaves the backend), the rest replicated. None: one device.
     """
 
     name = "jax"
     state_file = "state.msgpack"
 
-    def __init__(self, cfg: ModelConfig, *, lr: float, weight_decay: float, seed: int,
-                 emb_weight_decay: float | None = None, embedding_optimizer: str = "dense",
-                 mesh=None, param_dtype: str = "float32"):
-        if embedding_optimizer not in EMBEDDING_OPTIMIZERS:
-            raise ValueError(f"unknown embedding optimizer {embedding_optimizer!r} "
-                             f"(expected one of {EMBEDDING_OPTIMIZERS})")
-        self.cfg = cfg
-        self.mesh = mesh
-        init_key, dropout_key = jax.random.split(jax.random.PRNGKey(seed))  # raw keys serialise
-        variables = DCN(**cfg.kwargs()).init(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
+    def __init__(self, cfg: ModelConfig, tc: TrainConfig = TrainConfig(), *, mesh=None):
+        self.cfg, self.mesh, self.lazy = cfg, mesh, tc.embedding_optimizer == "lazy"
+        init_key, dropout_key = jax.random.split(jax.random.PRNGKey(tc.seed))  # raw keys serialise
+        compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
+        module = lambda rows: DCN(**dict(cfg.kwargs(), feat_dim=rows), mixture=tc.mixture,
+                                  dtype=compute)
+        variables = module(cfg.feat_dim).init(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
         self.n_params = count_params(variables["params"])
-        if param_dtype != "float32":
-            if jnp.zeros((), param_dtype).dtype != np.dtype(param_dtype):
-                raise ValueError(f"param_dtype {param_dtype} needs jax's x64 mode (JAX_ENABLE_X64=1)")
-            variables = jax.tree_util.tree_map(lambda x: x.astype(param_dtype), variables)
+        if tc.dtype == "float64":
+            if jnp.zeros((), "float64").dtype != np.float64:
+                raise ValueError("dtype float64 needs jax's x64 mode (JAX_ENABLE_X64=1)")
+            variables = jax.tree_util.tree_map(lambda x: x.astype("float64"), variables)
         rows = cfg.feat_dim
         if mesh is not None:
             from .sharding import pad_table, padded_rows
             rows = padded_rows(cfg.feat_dim, mesh)
             variables = pad_table(variables, rows)
-        self.model = DCN(**dict(cfg.kwargs(), feat_dim=rows))
-        self.lazy = embedding_optimizer == "lazy"
-        if self.lazy:
-            from .lazy import _lazy_step, create_lazy_state, lazy_predict_batch, lazy_train_step, lazy_train_steps
-            state = create_lazy_state(
-                self.model, variables, torch_adam(lr, weight_decay=weight_decay), dropout_key, lr=lr,
-                emb_weight_decay=weight_decay if emb_weight_decay is None else emb_weight_decay)
-            fns = _lazy_step, lazy_train_step, lazy_train_steps, lazy_predict_batch
-        else:
-            state = create_state(self.model, variables,
-                                 torch_adam(lr, weight_decay=weight_decay,
-                                            emb_weight_decay=emb_weight_decay), dropout_key)
-            fns = _train_step, train_step, train_steps, _predict
-        if mesh is None:
-            self.state = state
-            self._step, self._steps, self._predict = fns[1:]
-            self._put = jax.device_put
-        else:
-            from .sharding import place, sharded_steps
-            sharded = sharded_steps(mesh, state, fns[0], fns[3])
-            self.state = place(state, sharded.state_shardings)
-            self._shardings = sharded.state_shardings
-            self._step, self._steps = sharded.step, sharded.steps
-            self._predict = lambda st, ids: sharded.predict(st, sharded.replicated(ids))
-            self._put = sharded.replicated
+        self.model = module(rows)
+        state, step_fn, predict_fn, self.fns = _dense_or_lazy(self.model, variables, tc, dropout_key)
+        self._shardings = None
+        if mesh is not None:
+            from .sharding import sharded_steps
+            self.fns, self._shardings = sharded_steps(mesh, state, step_fn, predict_fn)
+        self._set_state(state)
         self._resident = None
 
     def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
@@ -81,44 +96,37 @@ class JaxBackend:
 
         Full batches run `chunk` at a time as one lax.scan dispatch over the device-resident
         dataset (placed once); a final partial batch runs alone."""
+        put = self.fns.put
         if self._resident is None or self._resident[0] is not dataset:
-            self._resident = (dataset, self._put(dataset.ids), self._put(dataset.labels))
+            self._resident = (dataset, put(dataset.ids), put(dataset.labels))
         _, ids, labels = self._resident
         size = len(order[0])
         full = [b for b in order if len(b) == size]
         for start in range(0, len(full), chunk):
             index = np.stack(full[start:start + chunk]).astype(np.int32)
-            self.state, losses = self._steps(self.state, ids, labels, self._put(index))
+            self.state, losses = self.fns.steps(self.state, ids, labels, put(index))
             yield index.size, losses
         for b in order[len(full):]:
-            self.state, loss = self._step(self.state, self._put(dataset.ids[b]),
-                                          self._put(dataset.labels[b]))
+            self.state, loss = self.fns.step(self.state, put(dataset.ids[b]), put(dataset.labels[b]))
             yield len(b), loss[None]
 
     def set_learning_rate(self, lr: float) -> None:
-        from .steps import set_learning_rate
-        if self.lazy:
-            raise ValueError("learning-rate decay is not available with the lazy embedding optimizer")
-        self._set_state(self.state.replace(opt_state=set_learning_rate(self.state.opt_state, lr)))
+        self._set_state(self.state.with_learning_rate(lr))
 
     def predict(self, ids: np.ndarray) -> np.ndarray:
-        return predict(self.state, ids, predict_batch=self._predict)
+        return predict(self.state, ids, predict_batch=lambda st, x: self.fns.predict(st, self.fns.put(x)))
 
     def variables(self) -> dict:
         """Flax variables of the unpadded model, as numpy on every process."""
         from .sharding import to_host, unpad_table
-        v = self.state.variables() if self.lazy else {"params": self.state.params,
-                                                        "batch_stats": self.state.batch_stats}
-        return unpad_table(to_host(v), self.cfg.feat_dim)
+        return unpad_table(to_host(self.state.variables()), self.cfg.feat_dim)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Weights in the shared torch-keyed layout (for checkpoints and the best-model export)."""
-        from parity.convert import flax_to_arrays
         return flax_to_arrays(self.variables(), self.cfg)
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        from parity.convert import torch_to_flax
-        v = torch_to_flax(arrays, self.cfg)
+        v = arrays_to_flax(arrays, self.cfg)
         if self.mesh is not None:
             from .sharding import pad_table
             v = pad_table(v, self.model.feat_dim)
@@ -131,7 +139,7 @@ class JaxBackend:
         self._set_state(state)
 
     def _set_state(self, state) -> None:
-        if self.mesh is None:
+        if self._shardings is None:
             self.state = state
         else:
             from .sharding import place

@@ -9,11 +9,11 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from .config import CROSS_TYPES, check_variant
+from dcnmix.config import CROSS_TYPES, MIXTURES, Variant
+
 from .init import cross_inits, standard_normal, xavier_normal
 from .layers import TorchDense
 
-MIXTURE_FORMS = ("gemm", "experts")
 ACTIVATION_FNS = {"none": lambda x: x, "relu": jax.nn.relu, "tanh": jnp.tanh,
                   "hard_tanh": lambda x: jnp.clip(x, -1.0, 1.0)}
 
@@ -28,10 +28,10 @@ def gate_weights(logits, gate: str, dtype):
     return w.astype(dtype)
 
 
-def make_gate(k: int, gate_bias: bool, init: str, m: int, dtype, name: str):
+def make_gate(*, k: int, variant: Variant, m: int, dtype, name: str):
     """The gate's Linear(M, K) (a TorchDense); DeepCTR's and torchrec's K Linear(M, 1) are its columns."""
-    return TorchDense(k, use_bias=gate_bias, dtype=dtype,
-                      kernel_init=cross_inits(init, m, 1, k)["gate"], name=name)
+    return TorchDense(k, use_bias=variant.gate_bias, dtype=dtype,
+                      kernel_init=cross_inits(variant.init_scheme, m, 1, k)["gate"], name=name)
 
 
 class MixCross(nn.Module):
@@ -40,7 +40,7 @@ class MixCross(nn.Module):
         w = softmax(x_l @ gate.kernel + gate.bias)                        [B, K]
         x_{l+1} = sum_i w_i * ((U_i (V_i^T x_l) + b_i) * x0) + x_l        [B, M]
 
-    and, through the variant options (config.PRESETS), the paper's and the peers' forms:
+    and, through the variant options (dcnmix.config.Variant), the paper's and the peers' forms:
     E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b), w from a softmax / sigmoid gate or 1/K, b per
     expert or per layer, g in {none, relu, tanh, hard_tanh}, C_i on or off, the gate given
     by the caller (`gate_logits`) when CrossNet shares one across layers.
@@ -57,44 +57,39 @@ class MixCross(nn.Module):
     k: int = 4
     mixture: str = "gemm"
     dtype: Any = None
-    gate: str = "softmax"
-    gate_bias: bool = True
-    expert_bias: bool = True
-    activation: str = "none"
-    c_matrix: bool = False
-    init_scheme: str = "seed"
+    variant: Variant = Variant()
 
     @nn.compact
     def __call__(self, x0, xl, gate_logits=None):
-        m = xl.shape[-1]
-        inits = cross_inits(self.init_scheme, m, self.r, self.k)
+        m, opt = xl.shape[-1], self.variant
+        inits = cross_inits(opt.init_scheme, m, self.r, self.k)
         u = self.param("u", inits["u"], (self.k, m, self.r), jnp.float32)
         v = self.param("v", inits["v"], (self.k, m, self.r), jnp.float32)
-        if self.expert_bias:
+        if opt.expert_bias:
             b = self.param("b", inits["bias"], (self.k, m), jnp.float32)
         else:
             b = self.param("bias", inits["bias"], (m,), jnp.float32)
         dtype = self.dtype or xl.dtype
         x0, xl, u, v, b = (a.astype(dtype) for a in (x0, xl, u, v, b))
-        if self.gate != "constant" and gate_logits is None:
-            gate_logits = make_gate(self.k, self.gate_bias, self.init_scheme, m, dtype, "gate")(xl)
-        w = gate_weights(gate_logits, self.gate, dtype)  # [B, K] or None (1/K)
-        g = ACTIVATION_FNS[self.activation]
+        if opt.gate != "constant" and gate_logits is None:
+            gate_logits = make_gate(k=self.k, variant=opt, m=m, dtype=dtype, name="gate")(xl)
+        w = gate_weights(gate_logits, opt.gate, dtype)  # [B, K] or None (1/K)
+        g = ACTIVATION_FNS[opt.activation]
         h = jnp.einsum("bm,kmr->bkr", xl, v)  # V_i^T x_l for every expert: one GEMM
-        if self.c_matrix:
+        if opt.c_matrix:
             c = self.param("c", inits["c"], (self.k, self.r, self.r), jnp.float32).astype(dtype)
             h = jnp.einsum("bkr,ksr->bks", g(h), c)
         h = g(h)
         if w is None:
             w = jnp.full((xl.shape[0], self.k), 1.0 / self.k, dtype)
         if self.mixture == "gemm":
-            bias = w @ b if self.expert_bias else jnp.sum(w, axis=1, keepdims=True) * b
+            bias = w @ b if opt.expert_bias else jnp.sum(w, axis=1, keepdims=True) * b
             return x0 * (jnp.einsum("bkr,kmr->bm", h * w[:, :, None], u) + bias) + xl
         if self.mixture == "experts":
-            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + (b[None] if self.expert_bias else b)) \
+            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + (b[None] if opt.expert_bias else b)) \
                 * x0[:, None, :]
             return jnp.einsum("bk,bkm->bm", w, experts) + xl
-        raise ValueError(f"unknown mixture form {self.mixture!r} (expected one of {MIXTURE_FORMS})")
+        raise ValueError(f"unknown mixture form {self.mixture!r} (expected one of {MIXTURES})")
 
 
 class FullCross(nn.Module):
@@ -119,9 +114,10 @@ class CrossNet(nn.Module):
     """order_num cross layers on a dense input x0 [B, M] -> [B, M].
 
     cross='mix' stacks MixCross layers (DCN-Mix), cross='full' FullCross layers (DCN-V2).
-    The variant options (see config.PRESETS) go to every MixCross; with shared_gates one
-    gate, `gate` {kernel [M, K], bias [K]}, weighs the experts of every layer.
-    Usable on its own inside any Flax model: CrossNet(order_num=2)(x0).
+    The variant options (dcnmix.config.Variant, presets in dcnmix.config.PRESETS) go to every
+    MixCross; with shared_gates one gate, `gate` {kernel [M, K], bias [K]}, weighs the
+    experts of every layer. Usable on its own inside any Flax model: CrossNet(order_num=2)(x0),
+    CrossNet(order_num=2, variant=PRESETS['deepctr'])(x0).
     """
 
     order_num: int
@@ -130,31 +126,22 @@ class CrossNet(nn.Module):
     cross: str = "mix"
     mixture: str = "gemm"
     dtype: Any = None
-    gate: str = "softmax"
-    gate_bias: bool = True
-    shared_gates: bool = False
-    expert_bias: bool = True
-    activation: str = "none"
-    c_matrix: bool = False
-    init_scheme: str = "seed"
+    variant: Variant = Variant()
 
     @nn.compact
     def __call__(self, x0):
         if self.cross not in CROSS_TYPES:
             raise ValueError(f"unknown cross type: {self.cross!r} (expected one of {CROSS_TYPES})")
-        check_variant(self.gate, self.gate_bias, self.shared_gates, self.expert_bias,
-                      self.activation, self.c_matrix, self.init_scheme)
-        shared = None
-        if self.cross == "mix" and self.shared_gates and self.gate != "constant":
-            shared = make_gate(self.k, self.gate_bias, self.init_scheme, x0.shape[-1],
-                               self.dtype or x0.dtype, "gate")
+        opt, shared = self.variant, None
+        if self.cross == "mix" and opt.shared_gates and opt.gate != "constant":
+            shared = make_gate(k=self.k, variant=opt, m=x0.shape[-1], dtype=self.dtype or x0.dtype,
+                               name="gate")
         xl = x0
         for i in range(self.order_num):
             if self.cross == "mix":
-                layer = MixCross(self.r, self.k, self.mixture, self.dtype, self.gate,
-                                 self.gate_bias, self.expert_bias, self.activation,
-                                 self.c_matrix, self.init_scheme, name=f"layers_{i}")
+                layer = MixCross(r=self.r, k=self.k, mixture=self.mixture, dtype=self.dtype,
+                                 variant=opt, name=f"layers_{i}")
                 xl = layer(x0, xl, None if shared is None else shared(xl))
             else:
-                xl = FullCross(self.dtype, name=f"layers_{i}")(x0, xl)
+                xl = FullCross(dtype=self.dtype, name=f"layers_{i}")(x0, xl)
         return xl

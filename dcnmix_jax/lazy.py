@@ -13,6 +13,7 @@ These are the semantics of TensorFlow Addons' LazyAdam and of torch.optim.Sparse
 the global step). They equal dense Adam exactly at the first step, and at every step for rows
 present in every batch; they differ for rows that skip steps (dense Adam keeps moving them
 with decaying momentum). Everything except the table uses the dense optimiser unchanged.
+The table's learning rate lives in the state (`lr`), so reduce-on-plateau works here too.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .optim import lazy_adam_rows, set_learning_rate
 from .steps import scan_steps
 
 
@@ -37,15 +39,21 @@ class LazyState:
     table: jax.Array            # [feat_dim, emb_num]
     m: jax.Array
     v: jax.Array
+    lr: jax.Array               # the table's learning rate (a scalar)
     dropout_key: jax.Array
     apply_fn: Any = flax.struct.field(pytree_node=False)
     tx: Any = flax.struct.field(pytree_node=False)
-    hyper: tuple = flax.struct.field(pytree_node=False)   # (lr, b1, b2, eps, emb_weight_decay)
+    hyper: tuple = flax.struct.field(pytree_node=False)   # (b1, b2, eps, emb_weight_decay)
 
     def variables(self) -> dict:
         """Full flax variables (the table back in params['embedding'])."""
         return {"params": {**self.params, "embedding": {"embedding": self.table}},
                 "batch_stats": self.batch_stats}
+
+    def with_learning_rate(self, lr: float) -> "LazyState":
+        """The same state with the learning rate of the table and of the dense optimiser set."""
+        return self.replace(lr=jnp.asarray(lr, self.lr.dtype),
+                            opt_state=set_learning_rate(self.opt_state, lr))
 
 
 def create_lazy_state(model, variables, tx: optax.GradientTransformation, dropout_key, *,
@@ -56,13 +64,15 @@ def create_lazy_state(model, variables, tx: optax.GradientTransformation, dropou
     table = jnp.asarray(variables["params"]["embedding"]["embedding"])
     return LazyState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                      batch_stats=variables.get("batch_stats", {}), table=table,
-                     m=jnp.zeros_like(table), v=jnp.zeros_like(table), dropout_key=dropout_key,
-                     apply_fn=model.apply, tx=tx, hyper=(lr, b1, b2, eps, emb_weight_decay))
+                     m=jnp.zeros_like(table), v=jnp.zeros_like(table),
+                     lr=jnp.asarray(lr, table.dtype), dropout_key=dropout_key,
+                     apply_fn=model.apply, tx=tx, hyper=(b1, b2, eps, emb_weight_decay))
 
 
-def _lazy_step(state: LazyState, ids, labels):
+def lazy_step(state: LazyState, ids, labels):
+    """(LazyState, ids [B, F], labels [B]) -> (LazyState, loss), not jitted."""
     from .model import DCN
-    lr, b1, b2, eps, wd = state.hyper
+    b1, b2, eps, wd = state.hyper
     rows = jnp.take(state.table, ids, axis=0)   # [B, F, E]
 
     def loss_fn(params, rows):
@@ -76,36 +86,26 @@ def _lazy_step(state: LazyState, ids, labels):
     (loss, batch_stats), (g_params, g_rows) = jax.value_and_grad(
         loss_fn, argnums=(0, 1), has_aux=True)(state.params, rows)
     updates, opt_state = state.tx.update(g_params, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-
-    n, dim = ids.size, state.table.shape[1]
-    uniq, inverse = jnp.unique(ids.reshape(-1), size=n, fill_value=state.table.shape[0],
-                               return_inverse=True)
-    g = jax.ops.segment_sum(g_rows.reshape(n, dim), inverse.reshape(-1), num_segments=n)
-    p = state.table.at[uniq].get(mode="fill", fill_value=0)
-    if wd:
-        g = g + wd * p
-    t = (state.step + 1).astype(jnp.float32)
-    m = b1 * state.m.at[uniq].get(mode="fill", fill_value=0) + (1 - b1) * g
-    v = b2 * state.v.at[uniq].get(mode="fill", fill_value=0) + (1 - b2) * g * g
-    new_p = p - lr * (m / (1 - b1 ** t)) / (jnp.sqrt(v / (1 - b2 ** t)) + eps)
-    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                          batch_stats=batch_stats,
-                          table=state.table.at[uniq].set(new_p, mode="drop"),
-                          m=state.m.at[uniq].set(m, mode="drop"),
-                          v=state.v.at[uniq].set(v, mode="drop"))
+    table, m, v = lazy_adam_rows(state.table, state.m, state.v, ids, g_rows, state.step,
+                                 lr=state.lr, b1=b1, b2=b2, eps=eps,
+                                 weight_decay=wd)
+    state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                          opt_state=opt_state, batch_stats=batch_stats, table=table, m=m, v=v)
     return state, loss
 
 
-lazy_train_step = jax.jit(_lazy_step, donate_argnums=0)
+lazy_train_step = jax.jit(lazy_step, donate_argnums=0)
 """(LazyState, ids [B, F], labels [B]) -> (LazyState, loss); the state is donated."""
 
 
-lazy_train_steps = jax.jit(scan_steps(_lazy_step), donate_argnums=0)
+lazy_train_steps = jax.jit(scan_steps(lazy_step), donate_argnums=0)
 """lax.scan over S batches of device-resident rows, as dcnmix_jax.steps.train_steps."""
 
 
-@jax.jit
-def lazy_predict_batch(state: LazyState, ids):
+def lazy_predict(state: LazyState, ids):
+    """Eval-mode probabilities, not jitted."""
     from .model import DCN
     return state.apply_fn(state.variables(), ids, method=DCN.__call__)
+
+
+lazy_predict_batch = jax.jit(lazy_predict)

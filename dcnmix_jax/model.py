@@ -5,12 +5,12 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from dcnmix.config import CROSS_TYPES, METHODS, Variant
+
 from .batchnorm import TorchBatchNorm
-from .cross import CROSS_TYPES, CrossNet
+from .cross import CrossNet
 from .init import xavier_normal
 from .layers import TorchDense
-
-from .config import METHODS
 
 
 class DNN(nn.Module):
@@ -36,8 +36,9 @@ class DCN(nn.Module):
     ids [B, field_num] (global ids in [0, feat_dim)) -> embeddings x0 [B, M], M = field_num *
     emb_num -> CrossNet(x0) [B, M]; 'parallel': concat(cross, DNN(x0)) -> Dense -> logit;
     'stacked': DNN(cross) -> Dense -> logit. __call__ returns probabilities [B], `logits` the
-    values before the sigmoid (use them for the loss). gate ... init are the cross layer's
-    variant options (dcnmix_jax.config.PRESETS; the defaults are the seed's).
+    values before the sigmoid (use them for the loss). `variant` holds the cross layer's
+    variant options (dcnmix.config.Variant; the default is the seed's layer), `mixture` its
+    arithmetic form and `dtype` the compute dtype (parameters stay float32).
 
         variables = model.init(key, ids)
         probs = model.apply(variables, ids)                                   # eval
@@ -55,15 +56,9 @@ class DCN(nn.Module):
     method: str = "parallel"
     hidden_nums: Sequence[int] = (128, 64, 32)
     cross: str = "mix"
+    variant: Variant = Variant()
     mixture: str = "gemm"
     dtype: Any = None
-    gate: str = "softmax"
-    gate_bias: bool = True
-    shared_gates: bool = False
-    expert_bias: bool = True
-    activation: str = "none"
-    c_matrix: bool = False
-    init_scheme: str = "seed"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -77,10 +72,9 @@ class DCN(nn.Module):
     def setup(self):
         self.embedding = nn.Embed(self.feat_dim, self.emb_num, embedding_init=xavier_normal,
                                   name="embedding")
-        self.cross_net = CrossNet(self.order_num, self.r, self.k, self.cross, self.mixture,
-                                  self.dtype, self.gate, self.gate_bias, self.shared_gates,
-                                  self.expert_bias, self.activation, self.c_matrix, self.init_scheme)
-        self.dnn = DNN(tuple(self.hidden_nums), self.dropout, self.dtype)
+        self.cross_net = CrossNet(order_num=self.order_num, r=self.r, k=self.k, cross=self.cross,
+                                  mixture=self.mixture, dtype=self.dtype, variant=self.variant)
+        self.dnn = DNN(hidden_nums=tuple(self.hidden_nums), dropout=self.dropout, dtype=self.dtype)
         self.linear = TorchDense(1, dtype=self.dtype)
 
     def logits(self, ids, train: bool = False):
@@ -116,6 +110,6 @@ def checked_apply(model: DCN, variables, ids, **kwargs):
     are clamped or NaN-filled, by version), so an id outside [0, feat_dim) raises here,
     naming the field (column), the row and the value."""
     import numpy as np
-    from .data import check_ids
+    from dcnmix.data import check_ids
     check_ids(np.asarray(ids), model.feat_dim)
     return model.apply(variables, ids, **kwargs)

@@ -8,11 +8,9 @@ unchanged across processes (`jax.distributed.initialize`): every array is built 
 jax.make_array_from_callback from host data that each process holds in full.
 
     mesh = make_mesh(data=4, model=2)       # 8 devices
-    backend = JaxBackend(cfg, lr=1e-3, weight_decay=0, seed=0, mesh=mesh)
+    backend = JaxBackend(cfg, TrainConfig(), mesh=mesh)
 """
 from __future__ import annotations
-
-import dataclasses
 
 import jax
 import numpy as np
@@ -111,29 +109,18 @@ def unpad_table(variables: dict, feat_dim: int) -> dict:
     return {**variables, "params": {**variables["params"], "embedding": {"embedding": table}}}
 
 
-@dataclasses.dataclass(frozen=True)
-class ShardedSteps:
-    """The jitted step, scan-of-steps and predict functions under a mesh's shardings."""
-
-    mesh: Mesh
-    state_shardings: object
-    step: object
-    steps: object
-    predict: object
-
-    def replicated(self, x):
-        return place(x, NamedSharding(self.mesh, P()))
-
-
-def sharded_steps(mesh: Mesh, state, step_fn, predict_fn) -> ShardedSteps:
-    """step_fn(state, ids, labels) -> (state, loss) and predict_fn(state, ids) -> probs, jitted
-    with the state donated and kept in its shardings; batches are split over 'data'."""
+def sharded_steps(mesh: Mesh, state, step_fn, predict_fn):
+    """(backend.Steps, state shardings): step_fn(state, ids, labels) -> (state, loss) and
+    predict_fn(state, ids) -> probs jitted with the state donated and kept in its shardings;
+    batches are split over 'data'; `put` places host data replicated."""
+    from .backend import Steps
     from .steps import scan_steps
     shardings = state_shardings(state, mesh)
     replicated = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P("data"))
     out = (shardings, replicated)
-    step = jax.jit(step_fn, donate_argnums=0, out_shardings=out)
-    steps = jax.jit(scan_steps(step_fn, batch), donate_argnums=0, out_shardings=out)
-    predict = jax.jit(predict_fn, out_shardings=replicated)
-    return ShardedSteps(mesh, shardings, step, steps, predict)
+    steps = Steps(step=jax.jit(step_fn, donate_argnums=0, out_shardings=out),
+                  steps=jax.jit(scan_steps(step_fn, batch), donate_argnums=0, out_shardings=out),
+                  predict=jax.jit(predict_fn, out_shardings=replicated),
+                  put=lambda x: place(x, replicated))
+    return steps, shardings

@@ -1,28 +1,41 @@
-"""The twin's side of the training loop: eager torch, the seed's Adam."""
+"""The twin's side of the training loop (dcnmix.loop.Backend): eager torch, the seed's Adam."""
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import torch
+
+from dcnmix.config import TrainConfig
 
 from .model import DCN, count_params
 from .steps import make_optimizer, predict, train_step
 
 
 class TorchBackend:
-    """Model, optimiser and steps for dcnmix_torch.DCN (see dcnmix_jax.train, --framework torch)."""
+    """Model, optimiser and steps for dcnmix_torch.DCN (see dcnmix.loop, --framework torch).
+
+    tc.dtype float32 (default) or float64 (the model in double precision); tc.mixture does
+    not apply (the twin computes the seed's expert order); lazy Adam is JAX's alone."""
 
     name = "torch"
     state_file = "state.pt"
 
-    def __init__(self, cfg, *, lr: float, weight_decay: float, seed: int,
-                 emb_weight_decay: float | None = None):
+    def __init__(self, cfg, tc: TrainConfig = TrainConfig()):
+        if tc.embedding_optimizer != "dense":
+            raise ValueError("--embedding-optimizer lazy is a JAX option; the twin uses torch's Adam")
+        if tc.dtype not in ("float32", "float64"):
+            raise ValueError(f"--dtype {tc.dtype} is a JAX option; the twin trains in float32 or float64")
+        if os.environ.get("DCNMIX_THREADS"):
+            torch.set_num_threads(int(os.environ["DCNMIX_THREADS"]))
         self.cfg = cfg
-        torch.manual_seed(seed)
+        torch.manual_seed(tc.seed)
         self.model = DCN(**cfg.kwargs())
-        self.optimizer = make_optimizer(self.model, lr=lr, weight_decay=weight_decay,
-                                        emb_weight_decay=emb_weight_decay)
+        if tc.dtype == "float64":
+            self.model = self.model.double()
+        self.optimizer = make_optimizer(self.model, lr=tc.lr, weight_decay=tc.weight_decay,
+                                        emb_weight_decay=tc.emb_weight_decay)
         self.n_params = count_params(self.model)
 
     def train_chunks(self, dataset, order: list[np.ndarray]):

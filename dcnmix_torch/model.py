@@ -6,17 +6,16 @@ strict=True and gives the same outputs. Additions, each off by default:
   * cross='full' selects DCN-V2's full-rank cross layer (FullCrossCell), which the seed
     compares against: x_{l+1} = x0 * (W x_l + b) + x_l, W [M, M], b [M, 1];
   * DCN.logits returns the pre-sigmoid output for a numerically stable loss;
-  * the DCN-Mix variant options (gate, gate_bias, shared_gates, expert_bias, activation,
-    c_matrix, init_scheme; dcnmix_jax.config.PRESETS): the paper's, DeepCTR-Torch's and
-    torchrec's readings of the layer, E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b).
+  * variant= (a dcnmix.config.Variant; presets in dcnmix.config.PRESETS): the paper's,
+    DeepCTR-Torch's and torchrec's readings of the layer, E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b).
 This module stays readable and exact; speed work lives in dcnmix_jax.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-CROSS_TYPES = ("mix", "full")
-METHODS = ("parallel", "stacked")
+from dcnmix.config import CROSS_TYPES, METHODS, Variant
+
 ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "tanh": torch.tanh, "hard_tanh": F.hardtanh}
 
 
@@ -58,7 +57,7 @@ class CrossCell(nn.Module):
     The seed's expert by default (g the identity, no C); with expert_bias=False the layer's
     shared bias is passed in."""
 
-    def __init__(self, input_num, r, expert_bias=True, activation="none", c_matrix=False):
+    def __init__(self, input_num, r, *, expert_bias=True, activation="none", c_matrix=False):
         super(CrossCell, self).__init__()
         self.v = nn.Parameter(torch.randn(input_num, r))
         self.u = nn.Parameter(torch.randn(input_num, r))
@@ -81,11 +80,11 @@ class CrossCell(nn.Module):
         return (torch.matmul(self.u, h) + b) * x0  # [B, M, 1]
 
 
-def make_gate(input_num, k, gate_bias, init_scheme):
+def make_gate(input_num, k, *, variant):
     """The gate Linear(M, K): xavier-normal weight (seed) or torch's default (DeepCTR's and
     torchrec's K Linear(M, 1, bias=False) are its rows)."""
-    gate = nn.Linear(input_num, k, bias=gate_bias)
-    if init_scheme == "seed":
+    gate = nn.Linear(input_num, k, bias=variant.gate_bias)
+    if variant.init_scheme == "seed":
         nn.init.xavier_normal_(gate.weight.data)
     return gate
 
@@ -101,19 +100,20 @@ class MOECrossCell(nn.Module):
     """x_{l+1} = sum_i w_i(x_l) * CrossCell_i(x0, x_l) + x_l, K experts; w = softmax(gate(x_l))
     in the seed. gate_logits: the logits of a gate shared across layers (CrossNet's)."""
 
-    def __init__(self, input_num, r, k, gate="softmax", gate_bias=True, shared_gates=False,
-                 expert_bias=True, activation="none", c_matrix=False, init_scheme="seed"):
+    def __init__(self, input_num, r, k, *, variant=None):
         super(MOECrossCell, self).__init__()
+        v = variant or Variant()
         self.k = k
-        self.gate_kind = gate
-        self.cross_cell = nn.ModuleList([CrossCell(input_num, r, expert_bias, activation, c_matrix)
-                                         for i in range(self.k)])
-        if not expert_bias:
+        self.gate_kind = v.gate
+        self.cross_cell = nn.ModuleList([
+            CrossCell(input_num, r, expert_bias=v.expert_bias, activation=v.activation,
+                      c_matrix=v.c_matrix) for i in range(self.k)])
+        if not v.expert_bias:
             self.bias = nn.Parameter(torch.randn(input_num, 1))
-        if gate != "constant" and not shared_gates:
-            self.gate = make_gate(input_num, self.k, gate_bias, init_scheme)
-        if init_scheme != "seed":
-            _peer_init(self, init_scheme, input_num, r, k)
+        if v.gate != "constant" and not v.shared_gates:
+            self.gate = make_gate(input_num, self.k, variant=v)
+        if v.init_scheme != "seed":
+            _peer_init(self, v.init_scheme, input_num, r, k)
 
     def forward(self, x0, xi, gate_logits=None):
         xii = xi.unsqueeze(2)
@@ -162,24 +162,23 @@ class FullCrossCell(nn.Module):
 
 class CrossNet(nn.Module):
     """order_num cross layers applied to x0 [B, M]; cross='mix' (DCN-Mix) or 'full' (DCN-V2).
-    The variant options go to every MOECrossCell; shared_gates puts one gate here."""
+    The variant options (a dcnmix.config.Variant) go to every MOECrossCell; shared_gates puts
+    one gate here."""
 
-    def __init__(self, order_num, input_num, r, k, cross="mix", gate="softmax", gate_bias=True,
-                 shared_gates=False, expert_bias=True, activation="none", c_matrix=False,
-                 init_scheme="seed"):
+    def __init__(self, order_num, input_num, r, k, cross="mix", *, variant=None):
         super(CrossNet, self).__init__()
         if cross not in CROSS_TYPES:
             raise ValueError(f"unknown cross type: {cross!r} (expected one of {CROSS_TYPES})")
+        v = variant or Variant()
         self.order = order_num
         if cross == "mix":
-            cells = [MOECrossCell(input_num, r, k, gate, gate_bias, shared_gates, expert_bias,
-                                  activation, c_matrix, init_scheme) for i in range(order_num)]
+            cells = [MOECrossCell(input_num, r, k, variant=v) for i in range(order_num)]
         else:
             cells = [FullCrossCell(input_num) for i in range(order_num)]
         self.cell_list = nn.ModuleList(cells)
         self.gate = None
-        if cross == "mix" and shared_gates and gate != "constant":
-            self.gate = make_gate(input_num, k, gate_bias, init_scheme)
+        if cross == "mix" and v.shared_gates and v.gate != "constant":
+            self.gate = make_gate(input_num, k, variant=v)
 
     def forward(self, x0):
         xi = x0
@@ -195,21 +194,18 @@ class DCN(nn.Module):
     """Embedding -> cross net and DNN ('parallel') or cross net then DNN ('stacked') -> Linear.
 
     forward(ids [B, field_num] int64) returns probabilities [B]; logits(ids) the values before
-    the sigmoid.
+    the sigmoid. The seed's arguments, then variant= (a dcnmix.config.Variant; the seed's
+    layer by default).
     """
 
     def __init__(self, field_num, feat_dim, emb_num, order_num, r=16, k=4, dropout=0.1,
-                 method='parallel', hidden_nums=(128, 64, 32), cross='mix', gate="softmax",
-                 gate_bias=True, shared_gates=False, expert_bias=True, activation="none",
-                 c_matrix=False, init_scheme="seed"):
+                 method='parallel', hidden_nums=(128, 64, 32), cross='mix', variant=None):
         super(DCN, self).__init__()
         input_num = field_num * emb_num
         self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num)
         self.dnn = DNN(input_num=input_num, hidden_nums=hidden_nums, dropout=dropout)
         self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross,
-                                  gate=gate, gate_bias=gate_bias, shared_gates=shared_gates,
-                                  expert_bias=expert_bias, activation=activation,
-                                  c_matrix=c_matrix, init_scheme=init_scheme)
+                                  variant=variant)
         if method not in METHODS:
             raise ValueError('unknown combine type: ' + method)
         self.method = method

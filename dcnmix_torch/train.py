@@ -1,10 +1,10 @@
-"""`python -m dcnmix_torch.train`: the same trainer as dcnmix_jax.train, on the PyTorch twin.
+"""`python -m dcnmix_torch.train`: `dcnmix train --framework torch` under its old name.
 
-Imports no JAX: the loop and the data layer it uses are framework-free.
+Imports no JAX: the loop, the data layer and the run folder are dcnmix's (framework-free).
 """
 import sys
 
-from dcnmix_jax.train import main
+from dcnmix.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(main(framework="torch"))
+    sys.exit(train_main(framework="torch"))

@@ -33,30 +33,35 @@ def run_checks(quick: bool, variants_only: bool = False) -> int:
     return 1 if failed else 0
 
 
+# what a .pt file's layout cannot tell (the structure options it shows)
+PT_OPTIONS = ("gate", "activation", "init_scheme")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parity",
+    from dcnmix.cli import Formatter, add_fields
+    from dcnmix.config import PRESETS, VARIANT_FIELDS, Variant
+    parser = argparse.ArgumentParser(prog="python -m parity", formatter_class=Formatter,
+                                     allow_abbrev=False,
                                      description="JAX <-> PyTorch parity checks and weight conversion")
     parser.add_argument("--quick", action="store_true", help="a fast subset (the test suite runs it)")
     parser.add_argument("--variants-only", action="store_true",
                         help="only the DCN-Mix variant configurations (presets and options)")
     sub = parser.add_subparsers(dest="command")
-    conv = sub.add_parser("convert", help="convert a weights file between the frameworks")
+    conv = sub.add_parser("convert", help="convert a weights file between the frameworks",
+                          formatter_class=Formatter, allow_abbrev=False)
     conv.add_argument("input", help=".safetensors (dcnmix layout), .msgpack (flax), .pt/.pth (torch)")
     conv.add_argument("output")
     conv.add_argument("--to", choices=("jax", "torch"), required=True)
-    from dcnmix_jax.config import ACTIVATIONS, GATES, INITS, PRESETS
     conv.add_argument("--preset", choices=tuple(PRESETS), default=None,
                       help="a .pt source's variant (the file holds no config)")
-    conv.add_argument("--gate", choices=GATES, default=None)
-    conv.add_argument("--activation", choices=ACTIVATIONS, default=None)
-    conv.add_argument("--init-scheme", choices=INITS, default=None)
+    add_fields(conv, Variant, skip=[f for f in VARIANT_FIELDS if f not in PT_OPTIONS],
+               default_none=True)
     args = parser.parse_args(argv)
     if args.command == "convert":
         from parity.files import ConvertError, convert_file
         try:
-            options = dict(PRESETS[args.preset]) if args.preset else {}
-            options.update({k: getattr(args, k) for k in ("gate", "activation", "init_scheme")
-                            if getattr(args, k) is not None})
+            options = PRESETS[args.preset].kwargs() if args.preset else {}
+            options.update({k: getattr(args, k) for k in PT_OPTIONS if getattr(args, k) is not None})
             print(convert_file(args.input, args.output, args.to, **options))
         except (ConvertError, ValueError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -13,12 +13,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from dcnmix_jax.config import ModelConfig
+from dcnmix.config import ModelConfig, Variant
 
 SEED_SHAPE = dict(field_num=10, feat_dim=72, emb_num=16)
 GRID = tuple(itertools.product((1, 2, 3, 4), ("parallel", "stacked"), ("mix", "full")))
 QUICK_GRID = ((2, "parallel", "mix"), (1, "stacked", "full"))
-# the DCN-Mix variants (dcnmix_jax.config.PRESETS) and the options no preset uses, order 2
+# the DCN-Mix variants (dcnmix.config.PRESETS) and the options no preset uses, order 2
 VARIANTS = ({"preset": "paper"}, {"preset": "deepctr"}, {"preset": "torchrec"},
             {"gate": "sigmoid", "gate_bias": False, "activation": "hard_tanh"},
             {"gate": "constant", "expert_bias": False, "c_matrix": True, "activation": "tanh"},
@@ -63,8 +63,9 @@ def name(cfg: ModelConfig) -> str:
         return base
     if preset:
         return f"{base} [{preset}]"
-    seed = ModelConfig.preset("seed", **SEED_SHAPE, order_num=1).variant()
-    return f"{base} [" + ",".join(f"{k}={v}" for k, v in cfg.variant().items() if seed[k] != v) + "]"
+    seed = Variant().kwargs()
+    return f"{base} [" + ",".join(f"{k}={v}" for k, v in cfg.variant.kwargs().items()
+                                  if seed[k] != v) + "]"
 
 
 def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True):
@@ -149,7 +150,7 @@ def check_train_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
 
 
 def _leaves(tree) -> list[np.ndarray]:
-    from parity.convert import _flatten
+    from dcnmix.layout import _flatten
     return [np.asarray(v) for _, v in sorted(_flatten(tree))]
 
 
@@ -244,7 +245,7 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, 
     import jax
     import torch
     from sklearn.metrics import roc_auc_score
-    from dcnmix_jax.data import batches
+    from dcnmix.data import batches
     from dcnmix_jax.steps import create_state, predict as j_predict, torch_adam, train_step
     from dcnmix_torch.steps import make_optimizer, predict as t_predict, train_step as t_step
     from parity.convert import torch_to_flax
@@ -316,7 +317,7 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
             variants_only: bool = False) -> Iterator[Row]:
     """Every check over the seed grid and the variants (quick: a subset, smaller data;
     variants_only: the variant configurations alone)."""
-    from dcnmix_jax.data import split, synthetic
+    from dcnmix.data import split, synthetic
     grid = () if variants_only else QUICK_GRID if quick else GRID
     configs = [config_for(*g) for g in grid]
     configs += [variant_config(2, "parallel", **v) for v in (QUICK_VARIANTS if quick else VARIANTS)]

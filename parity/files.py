@@ -3,7 +3,7 @@
     save_from_jax(path, variables, config) / load_for_jax(path) -> (variables, config)
     save_from_torch(path, state_dict, config) / load_for_torch(path) -> (state_dict, config)
 
-`.safetensors` is the shared layout (parity.checkpoint); `.msgpack` is flax.serialization of
+`.safetensors` is the shared layout (dcnmix.weights); `.msgpack` is flax.serialization of
 {'config', 'variables'}; `.pt`/`.pth` is a torch state_dict, read with weights_only=True.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ import os
 
 import numpy as np
 
-from dcnmix_jax.config import ModelConfig
+from dcnmix import weights
+from dcnmix.config import ModelConfig
+from dcnmix.layout import LayoutError, flax_to_arrays, infer_config
 
-from . import checkpoint
-from .convert import flax_to_arrays, torch_to_flax
-from .layout import LayoutError, infer_config
+from .convert import torch_to_flax
 
 
 class ConvertError(ValueError):
@@ -41,7 +41,7 @@ def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
     if not os.path.isfile(path):
         raise ConvertError(f"{path}: no such file")
     if kind == "safetensors":
-        arrays, config, _ = checkpoint.load(path)
+        arrays, config, _ = weights.load(path)
         torch_to_flax(arrays, config)  # validates every key and shape against the config
         return arrays, config
     if kind == "msgpack":
@@ -49,7 +49,7 @@ def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
         try:
             with open(path, "rb") as fh:
                 blob = serialization.msgpack_restore(fh.read())
-            config = ModelConfig(**json.loads(blob["config"]))
+            config = ModelConfig.from_json(blob["config"])
             variables = blob["variables"]
         except Exception as exc:
             raise ConvertError(f"{path}: not a dcnmix Flax msgpack file ({exc})") from None
@@ -66,10 +66,10 @@ def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
         config = infer_config({k: v.shape for k, v in arrays.items()}, **options)
     except LayoutError as exc:
         raise ConvertError(f"{path}: {exc}") from None
-    if not options and config.cross == "mix" and (config.c_matrix or not config.expert_bias
-                                                  or config.shared_gates):
-        raise ConvertError(f"{path}: the weights are a DCN-Mix variant (c_matrix={config.c_matrix}, "
-                           f"expert_bias={config.expert_bias}, shared_gates={config.shared_gates}) "
+    v = config.variant
+    if not options and config.cross == "mix" and (v.c_matrix or not v.expert_bias or v.shared_gates):
+        raise ConvertError(f"{path}: the weights are a DCN-Mix variant (c_matrix={v.c_matrix}, "
+                           f"expert_bias={v.expert_bias}, shared_gates={v.shared_gates}) "
                            "and a .pt file does not say its gate or activation: name them "
                            "(--preset, or --activation / --gate / --init-scheme)")
     torch_to_flax(arrays, config)
@@ -80,17 +80,17 @@ def write_arrays(path, arrays: dict[str, np.ndarray], config: ModelConfig) -> No
     path = os.fspath(path)
     kind = _kind(path)
     if kind == "safetensors":
-        checkpoint.save(path, arrays, config)
+        weights.save(path, arrays, config)
     elif kind == "msgpack":
         from flax import serialization
         blob = {"config": config.to_json(), "variables": torch_to_flax(arrays, config)}
-        checkpoint.atomic_write_bytes(path, serialization.msgpack_serialize(blob))
+        weights.atomic_write_bytes(path, serialization.msgpack_serialize(blob))
     else:
         import io
         import torch
         buf = io.BytesIO()
         torch.save({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}, buf)
-        checkpoint.atomic_write_bytes(path, buf.getvalue())
+        weights.atomic_write_bytes(path, buf.getvalue())
 
 
 def save_from_jax(path, variables, config: ModelConfig) -> None:

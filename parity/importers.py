@@ -19,10 +19,8 @@ import re
 
 import numpy as np
 
-from dcnmix_jax.config import PRESETS, ModelConfig
-
-from .convert import _numpy, entries_to_flax
-from .layout import LayoutError, cross_layout
+from dcnmix.config import PRESETS, ModelConfig
+from dcnmix.layout import LayoutError, _numpy, cross_layout, entries_to_flax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +35,7 @@ class ImportedCross:
     def crossnet_kwargs(self) -> dict:
         """Constructor arguments shared by dcnmix_torch.CrossNet and dcnmix_jax.CrossNet."""
         c = self.config
-        return dict(order_num=c.order_num, r=c.r, k=c.k, cross=c.cross, **c.variant())
+        return dict(order_num=c.order_num, r=c.r, k=c.k, cross=c.cross, variant=c.variant)
 
     def torch_module(self):
         import torch

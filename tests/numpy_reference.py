@@ -64,16 +64,17 @@ def variant_cross_net(p, x0, cfg):
     """The DCN-V2 paper's mixture (Eq. 3-4) with every variant option, one expert at a time:
     E_i = x0 * (U_i g(C_i g(V_i^T x_l)) + b),  x_{l+1} = sum_i w_i(x_l) E_i + x_l,
     for a dcnmix_jax CrossNet's params p (float64)."""
-    g = ACTIVATIONS[cfg.activation]
+    opt = cfg.variant
+    g = ACTIVATIONS[opt.activation]
     xl = x0
     for layer in range(cfg.order_num):
         q = p[f"layers_{layer}"]
-        gate = p["gate"] if cfg.shared_gates else q.get("gate")
-        if cfg.gate == "constant":
+        gate = p["gate"] if opt.shared_gates else q.get("gate")
+        if opt.gate == "constant":
             w = np.full((len(x0), cfg.k), 1.0 / cfg.k)
         else:
-            z = xl @ gate["kernel"] + (gate["bias"] if cfg.gate_bias else 0.0)
-            if cfg.gate == "softmax":
+            z = xl @ gate["kernel"] + (gate["bias"] if opt.gate_bias else 0.0)
+            if opt.gate == "softmax":
                 w = np.exp(z - z.max(1, keepdims=True))
                 w /= w.sum(1, keepdims=True)
             else:
@@ -81,10 +82,10 @@ def variant_cross_net(p, x0, cfg):
         out = xl.copy()
         for i in range(cfg.k):
             h = xl @ q["v"][i]                                   # V_i^T x_l, [B, r]
-            if cfg.c_matrix:
+            if opt.c_matrix:
                 h = g(h) @ q["c"][i].T                           # C_i g(.)
             h = g(h)
-            b = q["b"][i] if cfg.expert_bias else q["bias"]
+            b = q["b"][i] if opt.expert_bias else q["bias"]
             out += w[:, i:i + 1] * (x0 * (h @ q["u"][i].T + b))
         xl = out
     return xl

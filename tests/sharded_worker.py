@@ -36,16 +36,16 @@ def main() -> None:
                                    num_processes=args.num_processes, process_id=args.process_id)
     from sklearn.metrics import roc_auc_score
     from dcnmix_jax.backend import JaxBackend
-    from dcnmix_jax.config import ModelConfig
-    from dcnmix_jax.data import batch_order
-    from dcnmix_jax.datasets import load_splits
+    from dcnmix.config import ModelConfig, TrainConfig
+    from dcnmix.data import batch_order, load_splits
     from dcnmix_jax.sharding import make_mesh, parse_mesh
     train, valid, _ = load_splits("synthetic", synthetic_rows=3000, seed=0)
     cfg = ModelConfig(field_num=train.field_num, feat_dim=FEAT_DIM, emb_num=8, order_num=2,
                       r=4, hidden_nums=(32, 16), dropout=0.1)
     mesh = make_mesh(*parse_mesh(args.mesh)) if args.mesh else None
-    backend = JaxBackend(cfg, lr=3e-3, weight_decay=1e-4, seed=0, mesh=mesh,
-                         embedding_optimizer=args.optimizer, param_dtype=args.dtype)
+    tc = TrainConfig(lr=3e-3, weight_decay=1e-4, seed=0, embedding_optimizer=args.optimizer,
+                     dtype=args.dtype)
+    backend = JaxBackend(cfg, tc, mesh=mesh)
     losses, start = [], 0
     if args.state_in:
         with open(args.state_in, "rb") as fh:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from dcnmix_jax.config import ModelConfig
+from dcnmix.config import ModelConfig
 from dcnmix_jax.model import DCN as JaxDCN, count_params
 from dcnmix_torch import DCN as TorchDCN, count_params as torch_count
-from parity import checkpoint
+from dcnmix import weights
 from parity.checks import torch_model
 from parity.convert import flax_to_arrays, flax_to_torch, torch_to_flax
 from parity.files import ConvertError, convert_file, load_for_jax, load_for_torch, save_from_torch
-from parity.layout import LayoutError, infer_config
+from dcnmix.layout import LayoutError, infer_config
 
 GRID = list(itertools.product([1, 2, 3, 4], ["parallel", "stacked"], ["mix", "full"]))
 
@@ -103,11 +103,11 @@ def test_safetensors_layout_round_trip_and_corruption(tmp_path):
     data[-10] ^= 0x40
     flipped = tmp_path / "flipped.safetensors"
     flipped.write_bytes(bytes(data))
-    with pytest.raises(checkpoint.CheckpointError, match="sha256"):
+    with pytest.raises(weights.WeightsError, match="sha256"):
         load_for_torch(flipped)
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(bytes(data[: len(data) // 2]))
-    with pytest.raises(checkpoint.CheckpointError, match="truncated.safetensors: not a readable"):
+    with pytest.raises(weights.WeightsError, match="truncated.safetensors: not a readable"):
         load_for_torch(truncated)
     with pytest.raises(ConvertError, match="unknown extension"):
         convert_file(path, tmp_path / "x.bin", "torch")

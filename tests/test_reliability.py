@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dcnmix_jax.data import DataError, load_criteo, load_csv, load_libfm
-from dcnmix_jax.train import main
+from dcnmix.data import DataError, load_criteo, load_csv, load_libfm
+from dcnmix.cli import train_main as main
 
 SMALL = ["--synthetic-rows", "3000", "--batch-size", "256", "--no-progress", "--hidden-nums", "16",
          "--emb-num", "4", "--r", "4", "--order-num", "1"]
@@ -96,7 +96,7 @@ def test_same_seed_gives_bit_identical_runs(tmp_path, framework):
     rows = [[{k: v for k, v in json.loads(l).items() if k not in ("seconds", "examples_per_s")}
              for l in open(os.path.join(o, "metrics.jsonl"))] for o in outs]
     assert rows[0] == rows[1]
-    from parity.checkpoint import load
+    from dcnmix.weights import load
     a, _, _ = load(os.path.join(outs[0], "best.safetensors"))
     b, _, _ = load(os.path.join(outs[1], "best.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -124,7 +124,7 @@ def test_out_of_range_ids_are_refused_not_clamped():
 
 def test_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
     import errno
-    import dcnmix_jax.train as train
+    import dcnmix.run as train
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -138,7 +138,7 @@ def test_full_disk_fails_before_training(tmp_path, monkeypatch, capsys):
 
 def test_csv_header_with_a_bare_carriage_return_is_a_data_error(tmp_path):
     """Found by the fuzz test: csv.Error from the header line escaped as itself."""
-    from dcnmix_jax.data import load_csv
+    from dcnmix.data import load_csv
     path = tmp_path / "bad.csv"
     path.write_bytes(b"label,a\rb\n1,x\n")
     with pytest.raises(DataError, match="bad CSV"):

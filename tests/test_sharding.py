@@ -90,7 +90,7 @@ def test_two_processes_equal_one(tmp_path):
 
 
 def test_cli_mesh_flag_errors():
-    from dcnmix_jax.train import main
+    from dcnmix.cli import train_main as main
     assert main(["--mesh", "3x", "--epochs", "1"]) == 2
     assert main(["--mesh", "4x2", "--epochs", "1"]) == 2        # 1 device here
     assert main(["--mesh", "1", "--framework", "torch", "--epochs", "1"]) == 2

@@ -86,15 +86,16 @@ def test_embedding_weight_decay_matches_torch_parameter_groups():
 
 
 def test_no_recompilation_between_epochs(tmp_path):
-    from dcnmix_jax.config import ModelConfig
-    from dcnmix_jax.datasets import load_splits
-    from dcnmix_jax.steps import _predict, train_step as one_step, train_steps
-    from dcnmix_jax.train import TrainConfig, fit
+    from dcnmix.config import ModelConfig
+    from dcnmix.data import load_splits
+    from dcnmix_jax.steps import predict_batch, train_step as one_step, train_steps
+    from dcnmix.config import TrainConfig
+    from dcnmix.loop import fit
     splits = load_splits("synthetic", synthetic_rows=3000)  # 2400 rows: 9 full batches + 96 rows
     cfg = ModelConfig(field_num=10, feat_dim=72, emb_num=4, order_num=1, r=4, hidden_nums=(16,))
     sizes = []
     record = lambda *_: sizes.append((train_steps._cache_size(), one_step._cache_size(),
-                                      _predict._cache_size()))
+                                      predict_batch._cache_size()))
     fit(cfg, TrainConfig(epochs=4, batch_size=256, patience=100), splits, str(tmp_path),
         progress=False, log=record)
     assert len(sizes) == 4

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dcnmix_jax.train import main
+from dcnmix.cli import train_main as main
 
 SMALL = ["--synthetic-rows", "4000", "--batch-size", "256", "--no-progress", "--hidden-nums", "32,16",
          "--emb-num", "4", "--r", "4", "--order-num", "1"]
@@ -98,7 +98,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("cross", ["mix", "full"])
 def test_svd_analysis_of_a_run(tmp_path, cross):
-    from dcnmix_jax.svd import main as svd_main
+    from dcnmix.cli import svd_main
     out = str(tmp_path / cross)
     assert main([*SMALL, "--epochs", "2", "--cross", cross, "--out", out]) == 0
     assert svd_main([out, "--dataset", "synthetic", "--rows", "500"]) == 0

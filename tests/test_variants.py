@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from dcnmix_jax.config import INITS, PRESETS, ModelConfig
+from dcnmix.config import INITS, PRESETS, ModelConfig
 from parity.checks import SEED_SHAPE, VARIANTS, jax_model, random_ids, torch_model, variant_config
 from parity.convert import flax_to_arrays, torch_to_flax
 from parity.importers import from_deepctr, from_torchrec
-from parity.layout import LayoutError, infer_config
+from dcnmix.layout import LayoutError, infer_config
 
 
 def _x64():
@@ -47,8 +47,8 @@ def test_shape_inference_reads_the_variant_from_the_weights():
     for options in VARIANTS:
         cfg = variant_config(2, "parallel", **options)
         shapes = {k: tuple(v.shape) for k, v in torch_model(cfg, 0, perturb=False).state_dict().items()}
-        got = infer_config(shapes, dropout=0.0, gate=cfg.gate, activation=cfg.activation,
-                           init_scheme=cfg.init_scheme)
+        got = infer_config(shapes, dropout=0.0, gate=cfg.variant.gate,
+                           activation=cfg.variant.activation, init_scheme=cfg.variant.init_scheme)
         assert got == cfg, options
     with pytest.raises(LayoutError, match="constant"):
         infer_config({k: tuple(v.shape) for k, v in torch_model(
@@ -59,7 +59,7 @@ def test_bad_variant_options_are_named():
     for bad, match in (({"gate": "max"}, "gate"), ({"activation": "gelu"}, "activation"),
                        ({"init_scheme": "he"}, "init_scheme"), ({"c_matrix": 1}, "c_matrix")):
         with pytest.raises(ValueError, match=match):
-            ModelConfig(**SEED_SHAPE, order_num=1, **bad)
+            ModelConfig.create(**SEED_SHAPE, order_num=1, **bad)
     with pytest.raises(ValueError, match="cross='mix'"):
         ModelConfig.preset("deepctr", **SEED_SHAPE, order_num=1, cross="full")
     with pytest.raises(ValueError, match="unknown preset"):
@@ -76,7 +76,7 @@ def test_initialisation_follows_the_scheme_in_both_frameworks(scheme):
     import jax
     m, r, k = 160, 16, 4
     cfg = variant_config(4, "parallel", preset={"seed": "paper"}.get(scheme, scheme))
-    assert cfg.init_scheme == scheme
+    assert cfg.variant.init_scheme == scheme
     if scheme == "seed":
         want = {"u": (2 / (m + r)) ** .5, "v": (2 / (m + r)) ** .5, "c": (1 / r) ** .5, "bias": 1.0}
     else:
@@ -162,7 +162,7 @@ def test_torchrec_lowrank_mixture_weights_give_its_outputs(torchrec_crossnet, k)
             b.normal_()
     imported = from_torchrec(ref.state_dict())
     assert imported.config.preset_name() == ("torchrec" if k > 1 else None)
-    assert imported.config.gate == ("softmax" if k > 1 else "constant")
+    assert imported.config.variant.gate == ("softmax" if k > 1 else "constant")
     x = np.random.default_rng(0).normal(size=(32, 160))
     with _x64():
         _compare(imported, ref, x, 1e-6)
@@ -224,15 +224,15 @@ def test_cross_net_equals_the_papers_formula(options):
     from dcnmix_jax.cross import CrossNet
     from dcnmix_torch.model import CrossNet as TorchCrossNet
     cfg = variant_config(3, "parallel", **options)
-    kwargs = dict(order_num=3, r=cfg.r, k=cfg.k, cross="mix", **cfg.variant())
+    kwargs = dict(order_num=3, r=cfg.r, k=cfg.k, cross="mix", variant=cfg.variant)
     x0 = np.random.default_rng(0).normal(size=(16, 160))
     torch.manual_seed(0)
     net = TorchCrossNet(input_num=160, **kwargs).double()
     with torch.no_grad():
         for prm in net.parameters():
             prm.add_(0.1 * torch.randn_like(prm))    # biases off their initial values
-    from parity.convert import entries_to_flax
-    from parity.layout import cross_layout
+    from dcnmix.layout import entries_to_flax
+    from dcnmix.layout import cross_layout
     params = entries_to_flax({k: v.numpy() for k, v in net.state_dict().items()},
                              cross_layout(cfg, "", ("params",)), cfg)
     want = ref.variant_cross_net(ref.f64(params["params"]), x0, cfg)

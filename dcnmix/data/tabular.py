@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 from typing import Iterable, Sequence
@@ -37,10 +38,36 @@ def _numeric_token(text: str, path: str, lineno: int, field: str) -> str | None:
     return bucketize(value)
 
 
-def _encode(path: str, rows: Iterable[tuple[int, list[str]]], label_col: int,
-            fields: Sequence[tuple[str, int, bool]], vocab: Vocabulary | None, min_count: int
-            ) -> Dataset:
-    """Turn (lineno, cells) rows into a Dataset. fields: (name, column, is_numeric)."""
+@dataclasses.dataclass(frozen=True)
+class TokenTable:
+    """A file read once: labels and, per field, its raw tokens (None = missing)."""
+
+    path: str
+    field_names: tuple[str, ...]
+    columns: tuple[list, ...]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def vocabulary(self, rows: np.ndarray | None = None, min_count: int = 2) -> Vocabulary:
+        """The vocabulary of these tokens, counted on `rows` only (default: all rows)."""
+        if rows is None:
+            return Vocabulary.build(self.field_names, self.columns, min_count)
+        return Vocabulary.build(self.field_names, [[c[i] for i in rows] for c in self.columns],
+                                min_count)
+
+    def encode(self, vocab: Vocabulary) -> Dataset:
+        if vocab.field_names != self.field_names:
+            raise DataError(self.path, None, f"fields {self.field_names} do not match the "
+                                             f"vocabulary's {vocab.field_names}")
+        return Dataset(vocab.encode(self.columns), self.labels, self.field_names,
+                       vocab.cardinalities, vocab.feat_dim, vocab)
+
+
+def _read(path: str, rows: Iterable[tuple[int, list[str]]], label_col: int,
+          fields: Sequence[tuple[str, int, bool]]) -> TokenTable:
+    """(lineno, cells) rows -> TokenTable. fields: (name, column, is_numeric)."""
     labels: list[float] = []
     columns: list[list[str | None]] = [[] for _ in fields]
     for lineno, cells in rows:
@@ -50,18 +77,21 @@ def _encode(path: str, rows: Iterable[tuple[int, list[str]]], label_col: int,
             column.append(_numeric_token(text, path, lineno, name) if numeric else (text or None))
     if not labels:
         raise DataError(path, None, "file holds no rows")
-    names = tuple(name for name, _, _ in fields)
-    if vocab is None:
-        vocab = Vocabulary.build(names, columns, min_count)
-    elif vocab.field_names != names:
-        raise DataError(path, None, f"fields {names} do not match the vocabulary's "
-                                    f"{vocab.field_names}")
-    return Dataset(vocab.encode(columns), np.asarray(labels, np.float32), names,
-                   vocab.cardinalities, vocab.feat_dim, vocab)
+    return TokenTable(path, tuple(name for name, _, _ in fields), tuple(columns),
+                      np.asarray(labels, np.float32))
+
+
+def _encode(table: TokenTable, vocab: Vocabulary | None, min_count: int) -> Dataset:
+    return table.encode(vocab if vocab is not None else table.vocabulary(min_count=min_count))
 
 
 def load_criteo(path, vocab: Vocabulary | None = None, min_count: int = 2) -> Dataset:
     """Criteo TSV (label, I1-I13, C1-C26). Pass the training split's `.vocab` for other splits."""
+    return _encode(read_criteo(path), vocab, min_count)
+
+
+def read_criteo(path) -> TokenTable:
+    """The tokens of a Criteo TSV file (integers log-bucketed), read once."""
     path = os.fspath(path)
     width = 1 + len(CRITEO_FIELDS)
 
@@ -74,7 +104,7 @@ def load_criteo(path, vocab: Vocabulary | None = None, min_count: int = 2) -> Da
             yield lineno, cells
 
     fields = [(name, i + 1, name in CRITEO_NUMERIC) for i, name in enumerate(CRITEO_FIELDS)]
-    return _encode(path, rows(), 0, fields, vocab, min_count)
+    return _read(path, rows(), 0, fields)
 
 
 def load_csv(path, label: str = "label", categorical: Sequence[str] = (),
@@ -84,6 +114,14 @@ def load_csv(path, label: str = "label", categorical: Sequence[str] = (),
 
     Fields are ordered categorical first, then numeric.
     """
+    table = read_csv(path, label=label, categorical=categorical, numeric=numeric,
+                     delimiter=delimiter)
+    return _encode(table, vocab, min_count)
+
+
+def read_csv(path, label: str = "label", categorical: Sequence[str] = (),
+             numeric: Sequence[str] = (), delimiter: str = ",") -> TokenTable:
+    """The tokens of a CSV file's label, categorical and numeric columns, read once."""
     path = os.fspath(path)
     if not categorical and not numeric:
         raise ValueError("load_csv needs at least one categorical or numeric column")
@@ -114,4 +152,4 @@ def load_csv(path, label: str = "label", categorical: Sequence[str] = (),
             yield lineno, cells
 
     fields = [(c, position[c], False) for c in categorical] + [(c, position[c], True) for c in numeric]
-    return _encode(path, rows(), position[label], fields, vocab, min_count)
+    return _read(path, rows(), position[label], fields)

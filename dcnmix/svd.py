@@ -1,17 +1,16 @@
 """Low-rank analysis of trained cross weights, as in the seed article.
 
-`python -m dcnmix_jax.svd RUN_DIR [--dataset SPEC] [--layer 0]` reads RUN_DIR/init.safetensors
-and RUN_DIR/best.safetensors (written by dcnmix-train) and writes RUN_DIR/svd.csv and
+`dcnmix svd RUN_DIR [--dataset SPEC] [--layer 0]` reads RUN_DIR/init.safetensors and
+RUN_DIR/best.safetensors (written by `dcnmix train`) and writes RUN_DIR/svd.csv and
 RUN_DIR/svd.png: singular values, min-max normalised, at initialisation and after training,
 of DCN-V2's W, or of DCN-Mix's U_i V_i^T per expert and of their gated mixture
-sum_i mean(g_i) U_i V_i^T (mean gate over the validation rows). numpy + matplotlib only.
+sum_i mean(g_i) U_i V_i^T (mean gate over validation rows: by default those of the data the
+run recorded in its summary.json). numpy + matplotlib only.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import os
-import sys
 
 import numpy as np
 
@@ -63,27 +62,29 @@ def spectra(arrays: dict, cfg, layer: int = 0, ids: np.ndarray | None = None) ->
     return out
 
 
-def main(argv=None) -> int:
-    from parity.checkpoint import CheckpointError, load
-    parser = argparse.ArgumentParser(prog="python -m dcnmix_jax.svd", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("--dataset", default=None, help="spec for the mean gates (default: none)")
-    parser.add_argument("--layer", type=int, default=0)
-    parser.add_argument("--rows", type=int, default=5000, help="validation rows for the mean gate")
-    args = parser.parse_args(argv)
-    try:
-        init, cfg, _ = load(os.path.join(args.run_dir, "init.safetensors"))
-        best, _, _ = load(os.path.join(args.run_dir, "best.safetensors"))
-        ids = None
-        if args.dataset:
-            from .datasets import load_splits
-            ids = load_splits(args.dataset)[1].ids[: args.rows]
-        curves = {f"init {k}": v for k, v in spectra(init, cfg, args.layer, ids).items()}
-        curves.update({f"learned {k}": v for k, v in spectra(best, cfg, args.layer, ids).items()})
-    except (CheckpointError, ValueError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with open(os.path.join(args.run_dir, "svd.csv"), "w", newline="") as fh:
+def check_layer(cfg, layer: int) -> None:
+    if not 0 <= layer < cfg.order_num:
+        raise ValueError(f"--layer {layer}: the model has cross layers 0..{cfg.order_num - 1}")
+
+
+def run_curves(run_dir: str, ids: np.ndarray | None, layer: int = 0) -> tuple[dict, object]:
+    """({curve name: normalised singular values} at init and learned, ModelConfig) of a run."""
+    from .weights import load
+    init, cfg, _ = load(os.path.join(run_dir, "init.safetensors"))
+    best, _, _ = load(os.path.join(run_dir, "best.safetensors"))
+    check_layer(cfg, layer)
+    if ids is not None and int(ids.max(initial=0)) >= cfg.feat_dim or (
+            ids is not None and ids.shape[1] != cfg.field_num):
+        raise ValueError(f"the dataset's ids (shape {ids.shape}, max {int(ids.max())}) do not fit "
+                         f"the run's model ({cfg.field_num} fields, {cfg.feat_dim} ids)")
+    curves = {f"init {k}": v for k, v in spectra(init, cfg, layer, ids).items()}
+    curves.update({f"learned {k}": v for k, v in spectra(best, cfg, layer, ids).items()})
+    return curves, cfg
+
+
+def write_report(run_dir: str, curves: dict, cfg, layer: int) -> None:
+    """RUN_DIR/svd.csv (every curve) and RUN_DIR/svd.png (W, the mixture, expert 0)."""
+    with open(os.path.join(run_dir, "svd.csv"), "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["curve", "index", "normalised_singular_value"])
         for name, s in curves.items():
@@ -97,13 +98,15 @@ def main(argv=None) -> int:
             ax.scatter(range(len(s)), s, s=4, label=name)
     ax.set_xlabel("singular value index")
     ax.set_ylabel("min-max normalised singular value")
-    ax.set_title(f"{cfg.cross} cross layer {args.layer}: init vs learned")
+    ax.set_title(f"{cfg.cross} cross layer {layer}: init vs learned")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(args.run_dir, "svd.png"), dpi=120)
-    print(f"wrote {args.run_dir}/svd.csv and svd.png")
-    return 0
+    fig.savefig(os.path.join(run_dir, "svd.png"), dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from .cli import svd_main
+    sys.exit(svd_main())

@@ -1,0 +1,270 @@
+"""The `dcnmix` command: train, svd, convert, parity. A thin layer over the Python API.
+
+    dcnmix train [--dataset SPEC] [--framework jax|torch] [model, variant, training flags]
+    dcnmix svd RUN_DIR [--layer L]
+    dcnmix convert IN OUT --to jax|torch         (parity's converter)
+    dcnmix parity [--quick]                      (parity's checks)
+
+The model, variant and training flags are made from the fields of dcnmix.config's
+dataclasses (names, defaults, choices and help), so they are never restated here. Backends
+are imported only once a command needs one. Mistakes are one line on stderr and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from .config import (FRAMEWORKS, PRESETS, VARIANT_FIELDS, ConfigError, ModelConfig, TrainConfig,
+                     Variant)
+
+# the CLI's defaults for ModelConfig fields that have none there (the data gives field_num/feat_dim)
+MODEL_DEFAULTS = {"emb_num": 16, "order_num": 2}
+FROM_DATA = ("field_num", "feat_dim", "variant")
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off", "true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text.lower() in ("on", "true", "1")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False) -> None:
+    """One flag per dataclass field: its help and choices from the field's metadata, its type
+    from its annotation; bools are on|off, tuples comma-separated."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = None if default_none else (defaults or {}).get(f.name, f.default)
+        kind = str(f.type)
+        kwargs = {"help": f.metadata.get("help", f.name), "default": default}
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        elif kind == "bool":
+            kwargs.update(type=_on_off, metavar="on|off")
+        elif kind.startswith("tuple"):
+            kwargs.update(type=_int_list, metavar="N,N,...")
+        elif kind.startswith(("int", "float")):
+            kwargs["type"] = int if kind.startswith("int") else float
+        group.add_argument(flag(f.name), **kwargs)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="synthetic",
+                   help="synthetic | frappe[:DIR] | criteo:PATH | libfm:PATH | csv:PATH")
+    p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
+    p.add_argument("--out", default="runs/latest", help="the run folder")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for either framework (default: the framework's own choice)")
+    add_fields(p.add_argument_group("model (the seed's DCN arguments)"), ModelConfig,
+               skip=FROM_DATA, defaults=MODEL_DEFAULTS)
+    v = p.add_argument_group("DCN-Mix variant: a preset, then single options over it "
+                             "(docs/variants.md)")
+    v.add_argument("--preset", choices=tuple(PRESETS), default="seed")
+    add_fields(v, Variant, default_none=True)
+    add_fields(p.add_argument_group("training"), TrainConfig)
+    so = p.add_argument_group("scale-out (jax; docs/scale-out.md)")
+    so.add_argument("--mesh", default=None,
+                    help="DATAxMODEL devices, e.g. 4x2: batches split over DATA, the embedding "
+                         "table row-sharded over MODEL (default: one device)")
+    so.add_argument("--coordinator", default=None,
+                    help="HOST:PORT of process 0 for jax.distributed.initialize (multi-process); "
+                         "'auto' lets JAX detect the cluster (TPU pods, SLURM)")
+    so.add_argument("--num-processes", type=int, default=None, help="processes in all")
+    so.add_argument("--process-id", type=int, default=None, help="this process's index")
+    d = p.add_argument_group("data")
+    d.add_argument("--synthetic-rows", type=int, default=100_000, help="synthetic: rows")
+    d.add_argument("--label", default="label", help="csv: label column")
+    d.add_argument("--categorical", type=_csv_list, default=(),
+                   help="csv: comma-separated categorical columns")
+    d.add_argument("--numeric", type=_csv_list, default=(), help="csv: comma-separated numeric columns")
+    d.add_argument("--min-count", type=int, default=2, help="criteo/csv: vocabulary threshold")
+
+
+def model_options(args) -> dict:
+    """ModelConfig fields from the flags (field_num and feat_dim come from the data); validated
+    now, before any data is read."""
+    variant = Variant.preset(args.preset).replace(
+        **{f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None})
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)
+               if f.name not in FROM_DATA}
+    ModelConfig(field_num=1, feat_dim=1, variant=variant, **options)
+    return {**options, "variant": variant}
+
+
+def train_config(args) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+def data_spec(args):
+    from .data import DataSpec
+    return DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows, seed=args.seed,
+                    label=args.label, categorical=args.categorical, numeric=args.numeric,
+                    min_count=args.min_count)
+
+
+def run_train(args, framework: str | None = None) -> int:
+    from .loop import train
+    framework = framework or args.framework
+    tc, options = train_config(args), model_options(args)
+    mesh, out = _scale_out(args, framework)
+    summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
+                         resume=args.resume, progress=not args.no_progress, mesh=mesh,
+                         threads=args.threads)
+    print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
+          f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
+          f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "
+          f"-> {out}/summary.json")
+    return 0
+
+
+def _scale_out(args, framework: str):
+    """(mesh or None, output folder of this process) from --mesh / --coordinator.
+
+    Every process trains the same global model on its shards; process 0 writes --out, process
+    i > 0 its own copy under OUT/process-i (so each host can resume without a shared disk)."""
+    if args.coordinator is None and args.mesh is None:
+        return None, args.out
+    if framework != "jax":
+        raise ValueError("--mesh and --coordinator are JAX options; the twin trains on one device")
+    from .loop import limit_threads
+    limit_threads(args.threads)
+    import jax
+    if args.coordinator is not None:
+        if args.coordinator == "auto":
+            jax.distributed.initialize()
+        else:
+            jax.distributed.initialize(coordinator_address=args.coordinator,
+                                       num_processes=args.num_processes,
+                                       process_id=args.process_id)
+    from dcnmix_jax.sharding import make_mesh, parse_mesh
+    data, model = parse_mesh(args.mesh) if args.mesh else (jax.device_count(), 1)
+    mesh = make_mesh(data, model)
+    index = jax.process_index()
+    out = args.out if index == 0 else os.path.join(args.out, f"process-{index}")
+    print(f"mesh {data}x{model} (data x model) over {jax.device_count()} {jax.devices()[0].platform} "
+          f"devices, process {index} of {jax.process_count()}", flush=True)
+    return mesh, out
+
+
+def add_svd_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
+    p.add_argument("--dataset", default=None,
+                   help="spec of the rows for the mean gates (default: the run's own data, "
+                        "from its summary.json)")
+    p.add_argument("--layer", type=int, default=0, help="cross layer")
+    p.add_argument("--rows", type=int, default=5000, help="validation rows for the mean gate")
+
+
+def run_svd(args) -> int:
+    from .data import DataSpec
+    from .run import RunFolder
+    from .svd import run_curves, write_report
+    if args.dataset is not None:
+        spec = DataSpec(spec=args.dataset)
+    else:
+        recorded = RunFolder(args.run_dir).read_summary().get("data")
+        spec = DataSpec.from_dict(recorded) if recorded else None
+    ids = spec.load()[1].ids[: args.rows] if spec is not None else None
+    curves, cfg = run_curves(args.run_dir, ids, args.layer)
+    write_report(args.run_dir, curves, cfg, args.layer)
+    print(f"wrote {args.run_dir}/svd.csv and svd.png")
+    return 0
+
+
+def _parity(argv: list[str]) -> int:
+    """parity's own CLI (tests, benchmarks and this command are its only importers)."""
+    from parity.__main__ import main
+    return main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dcnmix", description=__doc__.split("\n")[0],
+                                formatter_class=Formatter, allow_abbrev=False)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train_arguments(sub.add_parser("train", help="train a DCN (early stopping, resumable)",
+                                       formatter_class=Formatter, allow_abbrev=False))
+    add_svd_arguments(sub.add_parser("svd", help="singular values of a run's cross weights",
+                                     formatter_class=Formatter, allow_abbrev=False))
+    for name, what in (("convert", "convert a weights file between the frameworks "
+                                   "(dcnmix convert -h for its options)"),
+                       ("parity", "run the JAX <-> PyTorch parity checks (--quick: a subset)")):
+        forward = sub.add_parser(name, help=what, add_help=False, allow_abbrev=False)
+        forward.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+# the errors that mean "bad input or options", reported as one line and exit code 2
+def _user_errors() -> tuple:
+    from .data import DataError, DatasetSpecError
+    from .loop import TrainingError
+    from .run import RunError
+    from .weights import WeightsError
+    return (DataError, DatasetSpecError, TrainingError, RunError, WeightsError, ValueError, OSError)
+
+
+def guarded(command, *args) -> int:
+    """Run a command; user errors become one line on stderr and exit code 2."""
+    try:
+        return command(*args)
+    except ConfigError as exc:
+        print(f"error: {flag(exc.field)}: {exc}", file=sys.stderr)
+        return 2
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; a training run resumes with --resume and the same --out", file=sys.stderr)
+        return 130
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["convert"], ["parity"]):
+        return _parity(argv[1:] if argv[0] == "parity" else argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        return guarded(run_train, args)
+    return guarded(run_svd, args)
+
+
+def train_main(argv=None, framework: str | None = None) -> int:
+    """`dcnmix-train`, `python -m dcnmix_jax.train` and `python -m dcnmix_torch.train`:
+    `dcnmix train` under its old names (framework fixed for the twin's alias)."""
+    p = argparse.ArgumentParser(prog="dcnmix-train", description="Train a DCN (as `dcnmix train`)",
+                                formatter_class=Formatter, allow_abbrev=False)
+    add_train_arguments(p)
+    return guarded(run_train, p.parse_args(argv), framework)
+
+
+def svd_main(argv=None) -> int:
+    """`python -m dcnmix.svd`-style alias of `dcnmix svd`."""
+    p = argparse.ArgumentParser(prog="dcnmix svd", formatter_class=Formatter, allow_abbrev=False)
+    add_svd_arguments(p)
+    return guarded(run_svd, p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

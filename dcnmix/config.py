@@ -1,0 +1,233 @@
+"""The configurations every part of dcnmix shares, each validated once, here.
+
+    Variant      the DCN-Mix cross layer's variant options (gate, biases, g, C, initialisation)
+    ModelConfig  a DCN: the seed's constructor arguments plus a Variant
+    TrainConfig  how to train it (optimiser, early stopping, batches, compute dtype)
+
+Framework-free: both frameworks, the weights format, the CLI and parity read the names,
+defaults and choices from these dataclasses (the CLI builds its flags from them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+CROSS_TYPES = ("mix", "full")
+METHODS = ("parallel", "stacked")
+GATES = ("softmax", "sigmoid", "constant")
+ACTIVATIONS = ("none", "relu", "tanh", "hard_tanh")
+INITS = ("seed", "deepctr", "torchrec")
+MIXTURES = ("gemm", "experts")
+DTYPES = ("float32", "bfloat16", "float64")
+EMBEDDING_OPTIMIZERS = ("dense", "lazy")
+FRAMEWORKS = ("jax", "torch")
+
+
+class ConfigError(ValueError):
+    """An option value that is not allowed; `field` names the option."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+def _option(default, help: str, choices: tuple | None = None):
+    """A dataclass field whose metadata carries its help text and choices (the CLI reads them)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+def choices_of(cls, name: str) -> tuple | None:
+    return next(f.metadata.get("choices") for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _check_choices(obj) -> None:
+    for f in dataclasses.fields(obj):
+        value, allowed = getattr(obj, f.name), f.metadata.get("choices")
+        if allowed is not None and value not in allowed:
+            raise ConfigError(f.name, f"unknown {f.name} {value!r} (expected one of {allowed})")
+        if f.type in ("bool", bool) and not isinstance(value, bool):
+            raise ConfigError(f.name, f"{f.name} must be True or False, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """The variant options of the DCN-Mix cross layer (cross='mix'); the defaults are the seed's.
+
+        E_i(x_l) = x0 * (U_i g(C_i g(V_i^T x_l)) + b),   x_{l+1} = sum_i w_i(x_l) E_i(x_l) + x_l
+    """
+
+    gate: str = _option("softmax", "expert weights w: softmax or sigmoid of a linear gate, "
+                                   "or constant 1/K", GATES)
+    gate_bias: bool = _option(True, "the gate's Linear has a bias")
+    shared_gates: bool = _option(False, "one gate for all layers instead of one per layer")
+    expert_bias: bool = _option(True, "a bias per expert (seed); off: one per layer (paper)")
+    activation: str = _option("none", "g, the nonlinearity in the rank-r space", ACTIVATIONS)
+    c_matrix: bool = _option(False, "the r x r matrix C_i between two applications of g")
+    init_scheme: str = _option("seed", "initialisation: the seed's, DeepCTR-Torch's or "
+                                       "torchrec's", INITS)
+
+    def __post_init__(self):
+        _check_choices(self)
+
+    def kwargs(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **options) -> "Variant":
+        return dataclasses.replace(self, **options)
+
+    @classmethod
+    def preset(cls, name: str) -> "Variant":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (expected one of {tuple(PRESETS)})")
+        return PRESETS[name]
+
+    def preset_name(self) -> str | None:
+        """The preset these options equal, if any."""
+        return next((n for n, p in PRESETS.items() if p == self), None)
+
+
+VARIANT_FIELDS = tuple(f.name for f in dataclasses.fields(Variant))
+PRESETS = {
+    # the seed article: per-layer Linear(M, K) gate with bias, softmax, bias per expert, no g, no C
+    "seed": Variant(),
+    # DCN-V2 paper, Eq. 3-4: one bias per layer, g and C; what it leaves free (the gate's
+    # form, g, the initialisation) takes the seed's choices and relu
+    "paper": Variant(expert_bias=False, activation="relu", c_matrix=True),
+    # DeepCTR-Torch / FuxiCTR CrossNetMix: K bias-free Linear(M, 1) gates shared by all layers
+    "deepctr": Variant(gate_bias=False, shared_gates=True, expert_bias=False, activation="tanh",
+                       c_matrix=True, init_scheme="deepctr"),
+    # torchrec LowRankMixtureCrossNet: as DeepCTR with g = relu (and no gate when K = 1)
+    "torchrec": Variant(gate_bias=False, shared_gates=True, expert_bias=False, activation="relu",
+                        c_matrix=True, init_scheme="torchrec"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Constructor arguments of dcnmix_jax.DCN and dcnmix_torch.DCN: the seed's names and
+    defaults, then the variant options as one `Variant`."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = _option(dataclasses.MISSING, "embedding size per field")
+    order_num: int = _option(dataclasses.MISSING, "cross layers")
+    r: int = _option(16, "rank of each expert (cross='mix')")
+    k: int = _option(4, "experts per cross layer (cross='mix')")
+    dropout: float = _option(0.1, "dropout after each DNN layer")
+    method: str = _option("parallel", "cross network and DNN side by side or in sequence", METHODS)
+    hidden_nums: tuple[int, ...] = _option((128, 64, 32), "DNN widths, comma-separated")
+    cross: str = _option("mix", "DCN-Mix's mixture of low-rank experts, or DCN-V2's full-rank "
+                                "layer", CROSS_TYPES)
+    variant: Variant = Variant()
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_nums", tuple(int(h) for h in self.hidden_nums))
+        if isinstance(self.variant, dict):
+            object.__setattr__(self, "variant", Variant(**self.variant))
+        for name in ("field_num", "feat_dim", "emb_num", "order_num", "r", "k"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.hidden_nums or min(self.hidden_nums) < 1:
+            raise ConfigError("hidden_nums", f"hidden_nums must be positive sizes, got {self.hidden_nums}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout", f"dropout must be in [0, 1), got {self.dropout}")
+        _check_choices(self)
+        if self.cross == "full" and self.variant != Variant():
+            raise ConfigError("cross", "the variant options apply to cross='mix' only "
+                                       "(DCN-V2 has no experts)")
+
+    @classmethod
+    def create(cls, **fields) -> "ModelConfig":
+        """A config from flat keywords: the variant options may be given by name beside the
+        seed's arguments (gate='sigmoid', ...), or as variant=Variant(...)."""
+        options = {k: fields.pop(k) for k in VARIANT_FIELDS if k in fields}
+        variant = fields.pop("variant", Variant())
+        if isinstance(variant, dict):
+            variant = Variant(**variant)
+        return cls(**fields, variant=variant.replace(**options))
+
+    @classmethod
+    def preset(cls, name: str, **fields) -> "ModelConfig":
+        """A config with the variant options of PRESETS[name]; `fields` give the rest (and
+        may override single variant options)."""
+        return cls.create(variant=Variant.preset(name), **fields)
+
+    def preset_name(self) -> str | None:
+        return self.variant.preset_name()
+
+    @property
+    def input_num(self) -> int:
+        """M, the width of the concatenated embeddings and of every cross layer."""
+        return self.field_num * self.emb_num
+
+    def kwargs(self) -> dict:
+        """Keyword arguments of DCN in either framework: DCN(**cfg.kwargs())."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """From to_dict's output, or from the flat form of files written before Variant."""
+        return cls.create(**{k: (tuple(v) if k == "hidden_nums" else v) for k, v in data.items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a model config is a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (
+        value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ConfigError(name, f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: torch's Adam, early stopping on validation AUC, the compute options."""
+
+    epochs: int = _option(100, "most epochs (early stopping ends sooner)")
+    patience: int = _option(10, "epochs without validation-AUC gain before stopping")
+    batch_size: int = _option(1024, "rows per step")
+    lr: float = _option(1e-3, "Adam's learning rate")
+    weight_decay: float = _option(0.0, "torch Adam's coupled L2")
+    emb_weight_decay: float | None = _option(None, "L2 on the embedding table alone "
+                                                   "(default: --weight-decay)")
+    embedding_optimizer: str = _option("dense", "jax: 'lazy' updates only the embedding rows "
+                                                "of each batch (large tables)", EMBEDDING_OPTIMIZERS)
+    lr_decay: float | None = _option(None, "multiply the learning rate by this after each epoch "
+                                           "without validation gain (reduce-on-plateau)")
+    min_lr: float = _option(1e-6, "the learning rate never decays below this")
+    seed: int = _option(0, "initialisation, dropout and batch order")
+    dtype: str = _option("float32", "jax compute dtype (parameters stay float32; float64 needs "
+                                    "JAX_ENABLE_X64=1)", DTYPES)
+    mixture: str = _option("gemm", "jax: the mixture's arithmetic form, equal in exact "
+                                   "arithmetic (gemm: two GEMMs; experts: the seed's order)", MIXTURES)
+
+    def __post_init__(self):
+        _check_choices(self)
+        for name in ("epochs", "patience", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"{name} must be an integer >= 1, got {value!r}")
+        _positive("lr", self.lr)
+        _positive("min_lr", self.min_lr)
+        _positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.emb_weight_decay is not None:
+            _positive("emb_weight_decay", self.emb_weight_decay, allow_zero=True)
+        if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float))
+                                              and 0 < self.lr_decay < 1):
+            raise ConfigError("lr_decay", f"lr_decay must be in (0, 1), got {self.lr_decay!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,95 @@
+"""Dataset specs: 'synthetic', 'frappe[:DIR]', 'criteo:PATH', 'libfm:PATH', 'csv:PATH' ->
+(train, validation, test). numpy only.
+
+`DataSpec` is the spec with its loading options, recorded in a run folder so that a run
+describes its own data (`dcnmix svd RUN_DIR` reloads it from there).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+from .dataset import Dataset, split, split_indices
+from .libfm import load_frappe, load_libfm
+from .synthetic import synthetic
+from .tabular import TokenTable, read_criteo, read_csv
+
+KINDS = ("synthetic", "frappe", "criteo", "libfm", "csv")
+SPLIT = (0.8, 0.1, 0.1)
+
+
+class DatasetSpecError(ValueError):
+    """A --dataset value that names no dataset this project can load."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """A dataset spec and the options that shape what it loads (the split's seed included)."""
+
+    spec: str = "synthetic"
+    synthetic_rows: int = 100_000
+    seed: int = 0
+    label: str = "label"
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    min_count: int = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        object.__setattr__(self, "numeric", tuple(self.numeric))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataSpec":
+        return cls(**data)
+
+    def load(self) -> tuple[Dataset, Dataset, Dataset]:
+        return load_splits(self.spec, synthetic_rows=self.synthetic_rows, seed=self.seed,
+                           label=self.label, categorical=self.categorical, numeric=self.numeric,
+                           min_count=self.min_count)
+
+
+def default_frappe_dir() -> str:
+    shared = os.environ.get("DCNMIX_SHARED", os.path.join("..", "shared"))
+    return os.path.join(shared, "data", "frappe")
+
+
+def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
+                label: str = "label", categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                min_count: int = 2) -> tuple[Dataset, Dataset, Dataset]:
+    """Train / validation / test for a spec. Single files are split 80/10/10 by `seed`; for
+    Criteo and CSV the vocabulary (min_count) is built on the training rows only."""
+    kind, _, path = spec.partition(":")
+    if kind not in KINDS:
+        raise DatasetSpecError(f"unknown dataset {spec!r}: expected one of synthetic, frappe[:DIR], "
+                               "criteo:PATH, libfm:PATH, csv:PATH")
+    if kind == "synthetic":
+        return split(synthetic(n=synthetic_rows, seed=seed), SPLIT, seed=seed)
+    if kind == "frappe":
+        folder = path or default_frappe_dir()
+        if not os.path.isdir(folder):
+            raise DatasetSpecError(f"frappe folder {folder!r} does not exist (use frappe:DIR)")
+        return load_frappe(folder)
+    if not path:
+        raise DatasetSpecError(f"dataset {kind!r} needs a file: {kind}:PATH")
+    if not os.path.isfile(path):
+        raise DatasetSpecError(f"{path}: no such file")
+    if kind == "libfm":
+        return split(load_libfm(path), SPLIT, seed=seed)
+    if kind == "criteo":
+        return _split_with_train_vocab(read_criteo(path), min_count, seed)
+    if not categorical and not numeric:
+        raise DatasetSpecError("csv datasets need --categorical and/or --numeric column names")
+    table = read_csv(path, label=label, categorical=categorical, numeric=numeric)
+    return _split_with_train_vocab(table, min_count, seed)
+
+
+def _split_with_train_vocab(table: TokenTable, min_count: int, seed: int):
+    """Encode a file read once with a vocabulary counted on its training rows alone (values
+    rare or unseen in training map to the out-of-vocabulary id), then split as `split` does."""
+    train_rows = split_indices(len(table), SPLIT, seed)[0]
+    encoded = table.encode(table.vocabulary(train_rows, min_count))
+    return split(encoded, SPLIT, seed=seed)

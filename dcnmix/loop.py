@@ -1,0 +1,253 @@
+"""The training loop, framework-free: epochs, evaluation, early stopping, checkpoints.
+
+A `Backend` (dcnmix_jax.backend.JaxBackend: jitted, donated state; dcnmix_torch.backend.
+TorchBackend: the eager twin) owns the model and its optimiser; the loop feeds both exactly
+the same batches and writes the run folder (dcnmix.run). `train` is the Python API beside
+the CLI; `fit` is the loop itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any, Iterator, NamedTuple, Protocol
+
+import numpy as np
+
+from .config import ModelConfig, TrainConfig
+from .data import Dataset, DataSpec, batch_order, check_ids, split
+from .run import Progress, RunFolder
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, unusable options)."""
+
+
+class Backend(Protocol):
+    """What the loop needs of a framework."""
+
+    name: str            # 'jax' or 'torch'
+    state_file: str      # file name of its state in the checkpoint folder
+    n_params: int
+
+    def train_chunks(self, dataset: Dataset, order: list[np.ndarray]) -> Iterator[tuple[int, Any]]:
+        """Train on the batches `order` (row indices); yield (rows done, step losses)."""
+
+    def set_learning_rate(self, lr: float) -> None: ...
+    def predict(self, ids: np.ndarray) -> np.ndarray: ...
+    def arrays(self) -> dict[str, np.ndarray]: ...
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
+    def state_bytes(self) -> bytes: ...
+    def restore_state(self, data: bytes) -> None: ...
+
+
+def limit_threads(threads: int | None) -> None:
+    """Use at most `threads` CPU threads in either framework (XLA: only if set before jax
+    initialises its backend; torch: at once when the twin is built)."""
+    if not threads:
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "intra_op_parallelism_threads" not in flags:
+        os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={threads}").strip()
+    os.environ["DCNMIX_THREADS"] = str(threads)
+
+
+def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None) -> Backend:
+    """The backend of `framework`, imported only now (the loop itself imports neither)."""
+    if framework == "jax":
+        from dcnmix_jax.backend import JaxBackend
+        return JaxBackend(cfg, tc, mesh=mesh)
+    if framework != "torch":
+        raise ValueError(f"unknown framework {framework!r} (expected jax or torch)")
+    if mesh is not None:
+        raise ValueError("--mesh is a JAX option; the twin trains on one device")
+    from dcnmix_torch.backend import TorchBackend
+    return TorchBackend(cfg, tc)
+
+
+def evaluate(backend: Backend, dataset: Dataset) -> dict:
+    from sklearn.metrics import log_loss, roc_auc_score
+    probs = backend.predict(dataset.ids)
+    return {"auc": float(roc_auc_score(dataset.labels, probs)),
+            "logloss": float(log_loss(dataset.labels, np.clip(probs, 1e-7, 1 - 1e-7), labels=[0, 1]))}
+
+
+def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *,
+                progress: bool, last_good: str) -> tuple[float, float]:
+    """One epoch of shuffled batches: (mean training loss, seconds). A non-finite loss stops
+    training, naming the step, the epoch and the last good checkpoint."""
+    from tqdm import tqdm
+    order = batch_order(len(train), tc.batch_size, seed=tc.seed, epoch=epoch)
+    bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
+               disable=not progress, leave=False, file=sys.stderr)
+    t0, losses = time.perf_counter(), []
+    for rows, chunk_losses in backend.train_chunks(train, order):
+        losses.append(chunk_losses)
+        bar.update(rows)
+    bar.close()
+    step_losses = np.concatenate([np.asarray(x, np.float64).ravel() for x in losses])
+    seconds = time.perf_counter() - t0
+    bad = np.flatnonzero(~np.isfinite(step_losses))
+    if bad.size:
+        raise TrainingError(f"non-finite training loss at step {bad[0] + 1} of epoch {epoch + 1} "
+                            f"(global step {epoch * len(order) + bad[0] + 1}); last good "
+                            f"checkpoint: {last_good}")
+    return float(step_losses.mean()), seconds
+
+
+def next_learning_rate(progress: Progress, tc: TrainConfig, improved: bool) -> float:
+    """Reduce-on-plateau: lr x lr_decay after an epoch without gain, never below min_lr."""
+    if improved or not tc.lr_decay or progress.lr <= tc.min_lr:
+        return progress.lr
+    return max(progress.lr * tc.lr_decay, tc.min_lr)
+
+
+def should_stop(progress: Progress, tc: TrainConfig) -> bool:
+    """Early stopping: `patience` epochs without validation-AUC gain (the seed's rule)."""
+    best = progress.best["epoch"]
+    return best > 0 and progress.epochs_done - best >= tc.patience
+
+
+def run_identity(cfg: ModelConfig, tc: TrainConfig, framework: str, data: DataSpec | None) -> dict:
+    """What must not change across --resume (the epoch budget may)."""
+    train = {k: v for k, v in tc.to_dict().items() if k != "epochs"}
+    return {"config": cfg.to_dict(), "framework": framework, "train": train,
+            "data": data.to_dict() if data is not None else None}
+
+
+def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool, log) -> Progress:
+    """Progress restored from the checkpoint (with --resume), else a fresh start."""
+    found = folder.read_checkpoint(identity) if resume else None
+    if found is None:
+        folder.save_weights("init.safetensors", backend.arrays(), cfg)
+        return Progress(lr=tc.lr)
+    progress, state = found
+    backend.restore_state(state)
+    if progress.lr != tc.lr:
+        backend.set_learning_rate(progress.lr)
+    log(f"resumed after epoch {progress.epochs_done} (best validation AUC "
+        f"{progress.best['auc']:.5f} at epoch {progress.best['epoch']})")
+    return progress
+
+
+def _epoch(folder, backend, cfg, tc, splits, progress: Progress, identity, show: bool, log) -> None:
+    """Train one epoch, evaluate, keep the best weights, decay lr, write the checkpoint."""
+    train, valid, _ = splits
+    epoch = progress.epochs_done
+    last_good = f"{folder.checkpoint_dir} (after epoch {epoch})" if epoch else "none (first epoch)"
+    loss, seconds = train_epoch(backend, train, tc, epoch, progress=show, last_good=last_good)
+    metrics = evaluate(backend, valid)
+    improved = metrics["auc"] > progress.best["auc"]
+    progress.history.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
+                             "val_logloss": metrics["logloss"], "seconds": seconds,
+                             "examples_per_s": len(train) / seconds, "lr": progress.lr})
+    progress.train_seconds += seconds
+    if improved:
+        progress.best = {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
+        folder.save_weights("best.safetensors", backend.arrays(), cfg,
+                            {"epoch": epoch + 1, "val_auc": metrics["auc"]})
+    lr = next_learning_rate(progress, tc, improved)
+    if lr != progress.lr:
+        backend.set_learning_rate(lr)
+        progress.lr = lr
+    folder.write_checkpoint(progress, identity, backend.state_file, backend.state_bytes())
+    log(f"epoch {epoch + 1}: loss {loss:.5f}  val AUC {metrics['auc']:.5f}  "
+        f"val logloss {metrics['logloss']:.5f}  {len(train) / seconds:,.0f} ex/s"
+        + ("  *" if improved else ""))
+
+
+def _summary(backend, cfg, tc, splits, progress: Progress, framework, data, wall0, test) -> dict:
+    train, valid, test_set = splits
+    return {"framework": framework, "config": cfg.to_dict(), "train": tc.to_dict(),
+            "data": data.to_dict() if data is not None else None,
+            "params": backend.n_params, "epochs_run": progress.epochs_done,
+            "best_epoch": progress.best["epoch"], "val_auc": progress.best["auc"],
+            "val_logloss": progress.best["logloss"], "test_auc": test["auc"],
+            "test_logloss": test["logloss"], "train_seconds": progress.train_seconds,
+            "wall_seconds_this_process": time.time() - wall0,
+            "train_examples_per_s": len(train) * progress.epochs_done / max(progress.train_seconds, 1e-9),
+            "rows": {"train": len(train), "valid": len(valid), "test": len(test_set)}}
+
+
+def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
+        resume: bool = False, progress: bool = True, log=print, mesh=None,
+        data: DataSpec | None = None) -> dict:
+    """Train with early stopping; returns the summary (also written to out/summary.json).
+
+    data: the spec the splits came from, recorded in the run folder and checked on resume.
+    mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
+    row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
+    for part in splits:
+        check_ids(part.ids, cfg.feat_dim, part.field_names)
+    folder = RunFolder(out)
+    folder.prepare()
+    backend = make_backend(framework, cfg, tc, mesh)
+    identity = run_identity(cfg, tc, framework, data)
+    state = _start(folder, backend, cfg, tc, identity, resume, log)
+    wall0 = time.time()
+    while state.epochs_done < tc.epochs and not should_stop(state, tc):
+        _epoch(folder, backend, cfg, tc, splits, state, identity, progress, log)
+    backend.load_arrays(folder.load_weights("best.safetensors", cfg))
+    summary = _summary(backend, cfg, tc, splits, state, framework, data, wall0,
+                       evaluate(backend, splits[2]))
+    folder.write_summary(summary)
+    return summary
+
+
+class Trained(NamedTuple):
+    """What `train` returns: the summary (as in summary.json) and the run folder's path."""
+
+    summary: dict
+    folder: str
+
+
+def as_splits(data, seed: int = 0) -> tuple[tuple[Dataset, Dataset, Dataset], DataSpec | None]:
+    """(train, valid, test) and the spec (if any) from a dataset spec string or DataSpec, one
+    Dataset (split 80/10/10 by seed), three Datasets, or arrays (ids [n, fields], labels [n])."""
+    if isinstance(data, str):
+        data = DataSpec(spec=data, seed=seed)
+    if isinstance(data, DataSpec):
+        return data.load(), data
+    if isinstance(data, Dataset):
+        return split(data, seed=seed), None
+    if isinstance(data, (tuple, list)) and len(data) == 3 and all(isinstance(d, Dataset) for d in data):
+        return tuple(data), None
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        ids, labels = (np.asarray(x) for x in data)
+        if ids.ndim != 2:
+            raise ValueError(f"ids must be 2-D [rows, fields], got shape {ids.shape}")
+        fields = ids.shape[1]
+        dataset = Dataset(ids, labels, tuple(f"f{i}" for i in range(fields)),
+                          tuple(int(c) for c in ids.max(0) - ids.min(0) + 1), int(ids.max()) + 1)
+        return split(dataset, seed=seed), None
+    raise TypeError("data must be a dataset spec (str or DataSpec), a Dataset, three Datasets "
+                    f"or (ids, labels) arrays; got {type(data).__name__}")
+
+
+def train(config, data="synthetic", *, out: str = "runs/latest", framework: str = "jax",
+          train_config: TrainConfig | None = None, resume: bool = False, progress: bool = True,
+          log=print, mesh=None, threads: int | None = None) -> Trained:
+    """Train a DCN in either framework and write its run folder; the CLI is a thin layer over it.
+
+        from dcnmix import train, TrainConfig
+        summary, folder = train({"order_num": 2}, "synthetic", out="runs/demo",
+                                train_config=TrainConfig(epochs=3))
+
+    config: a ModelConfig, or a dict of its fields (variant options by name allowed) where
+    field_num and feat_dim default to the data's."""
+    tc = train_config or TrainConfig()
+    limit_threads(threads)
+    splits, spec = as_splits(data, seed=tc.seed)
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.create(**{"field_num": splits[0].field_num,
+                                       "feat_dim": splits[0].feat_dim, **dict(config)})
+    name = spec.spec if spec is not None else type(data).__name__
+    log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
+        f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")
+    summary = fit(config, tc, splits, out, framework=framework, resume=resume, progress=progress,
+                  log=log, mesh=mesh, data=spec)
+    return Trained(summary, os.fspath(out))

@@ -1,0 +1,142 @@
+"""The run folder: everything one training run writes, and reads back to resume.
+
+    OUT/init.safetensors     the initial weights (dcnmix.weights format)
+    OUT/best.safetensors     the best weights by validation AUC
+    OUT/metrics.jsonl        one line per finished epoch
+    OUT/summary.json         the run's result: config, data, parameters, metrics, times
+    OUT/checkpoint/run.json  the resume record: identity, history, best, lr, state file name
+    OUT/checkpoint/epoch-N-state.{msgpack,pt}   the backend's whole state after epoch N
+
+Every file is written atomically (temporary file, fsync, rename); run.json is written after
+its epoch's state file and names it, so a kill at any moment leaves run.json pointing at a
+complete, matching state. Framework-free.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from .weights import WeightsError, atomic_write_bytes, load, save, write_json
+
+
+class RunError(RuntimeError):
+    """The run folder cannot be used (unwritable, or holds another run's checkpoint)."""
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a run has done so far: per-epoch rows, the best epoch, the current lr, time."""
+
+    history: list = dataclasses.field(default_factory=list)
+    best: dict = dataclasses.field(default_factory=lambda: {"epoch": 0, "auc": -1.0})
+    lr: float = 0.0
+    train_seconds: float = 0.0
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+
+class RunFolder:
+    """Paths and reads/writes of one run folder (see the module docstring)."""
+
+    def __init__(self, out):
+        self.out = os.fspath(out)
+        self.checkpoint_dir = os.path.join(self.out, "checkpoint")
+        self.run_json = os.path.join(self.checkpoint_dir, "run.json")
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.out, name)
+
+    def prepare(self) -> None:
+        """Create the folder; fail before training if it cannot be written (or the disk is
+        full); remove temporary files a killed writer left behind."""
+        try:
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            probe = self.path(".write-test")
+            with open(probe, "wb") as fh:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.unlink(probe)
+            for folder in (self.out, self.checkpoint_dir):
+                for name in os.listdir(folder):
+                    if name.startswith(".tmp-"):
+                        os.unlink(os.path.join(folder, name))
+        except OSError as exc:
+            raise RunError(f"output folder {self.out!r} is not writable: "
+                           f"{exc.strerror or exc}") from None
+
+    # ---------------------------------------------------------------- weights
+    def save_weights(self, name: str, arrays: dict, config, extra: dict | None = None) -> None:
+        save(self.path(name), arrays, config, extra)
+
+    def load_weights(self, name: str, config=None) -> dict:
+        """Torch-keyed arrays of OUT/name; with `config`, refused unless the file's config
+        is that one."""
+        arrays, stored, _ = load(self.path(name))
+        if config is not None and stored != config:
+            raise WeightsError(f"{self.path(name)}: holds a model of another configuration "
+                               f"({stored}), not this run's ({config})")
+        return arrays
+
+    # ---------------------------------------------------------------- resume
+    def read_checkpoint(self, identity: dict) -> tuple[Progress, bytes] | None:
+        """(progress, state bytes) of the last finished epoch, or None when there is none.
+        Refused (RunError) when the checkpoint belongs to a run with another identity."""
+        if not os.path.exists(self.run_json):
+            return None
+        record = self._read_json(self.run_json)
+        try:
+            stored, state_name = record["identity"], record["state"]
+            progress = Progress(history=list(record["history"]), best=dict(record["best"]),
+                                lr=float(record["lr"]),
+                                train_seconds=float(record["train_seconds"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{self.run_json}: not a run record ({type(exc).__name__}: {exc})") from None
+        if stored != json.loads(json.dumps(identity)):
+            raise RunError(f"{self.run_json}: the checkpoint is for another run ({stored}), "
+                           f"not this one ({identity})")
+        state_path = os.path.join(self.checkpoint_dir, os.path.basename(str(state_name)))
+        try:
+            with open(state_path, "rb") as fh:
+                return progress, fh.read()
+        except OSError as exc:
+            raise RunError(f"{state_path}: cannot read the state named by {self.run_json} "
+                           f"({exc.strerror or exc})") from None
+
+    def write_checkpoint(self, progress: Progress, identity: dict, state_file: str,
+                         state: bytes) -> None:
+        """The state after epoch progress.epochs_done, then run.json naming it, then the
+        older states are removed and metrics.jsonl rewritten."""
+        state_name = f"epoch-{progress.epochs_done}-{state_file}"
+        atomic_write_bytes(os.path.join(self.checkpoint_dir, state_name), state)
+        write_json(self.run_json, {"identity": identity, "history": progress.history,
+                                   "best": progress.best, "train_seconds": progress.train_seconds,
+                                   "lr": progress.lr, "state": state_name})
+        for old in os.listdir(self.checkpoint_dir):
+            if old.startswith("epoch-") and old != state_name:
+                os.unlink(os.path.join(self.checkpoint_dir, old))
+        atomic_write_bytes(self.path("metrics.jsonl"),
+                           "".join(json.dumps(h) + "\n" for h in progress.history).encode())
+
+    # ---------------------------------------------------------------- result
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.path("summary.json"), summary)
+
+    def read_summary(self) -> dict:
+        return self._read_json(self.path("summary.json"))
+
+    @staticmethod
+    def _read_json(path: str) -> dict:
+        try:
+            with open(path) as fh:
+                data = json.load(fh)
+        except OSError as exc:
+            raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except ValueError as exc:
+            raise RunError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        return data

@@ -1,0 +1,104 @@
+"""The weights file both frameworks write and read: safetensors, no pickle.
+
+Tensors are keyed by the torch state_dict names (the seed's), in torch's orientation
+(dcnmix.layout maps them to Flax paths). The metadata holds the ModelConfig as JSON and a
+sha256 over the tensors *and* the other metadata (format version 2), so a truncated,
+bit-flipped or mismatched file, config included, is refused with the file's name.
+Version 1 files (sha256 over the tensors only) still load. numpy + safetensors only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .config import ModelConfig
+
+FORMAT = "dcnmix-dcn"
+VERSION = "2"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; the message names the file and the problem."""
+
+
+def digest(arrays: dict[str, np.ndarray], meta: dict[str, str] | None = None) -> str:
+    """sha256 of the tensors (name, dtype, shape, bytes) and, from version 2, the metadata."""
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.asarray(arrays[key], order="C")
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    if meta is not None:
+        h.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"},
+                            sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it. The file gets the
+    mode a plain open() would give (0666 less the umask); a failed write leaves nothing."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj) -> None:
+    """Pretty JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save(path, arrays: dict[str, np.ndarray], config: ModelConfig, extra: dict | None = None) -> None:
+    """Write torch-keyed numpy arrays and the config to `path`, atomically."""
+    from safetensors.numpy import save as save_bytes
+    arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}
+    meta = {"format": FORMAT, "version": VERSION, "config": config.to_json()}
+    meta.update({k: str(v) for k, v in (extra or {}).items()})
+    meta["sha256"] = digest(arrays, meta)
+    atomic_write_bytes(path, save_bytes(arrays, metadata=meta))
+
+
+def load(path) -> tuple[dict[str, np.ndarray], ModelConfig, dict]:
+    """(torch-keyed numpy arrays, ModelConfig, metadata) from a file written by `save`."""
+    from safetensors import safe_open
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: no such file")
+    try:
+        with safe_open(path, framework="numpy") as fh:
+            meta = dict(fh.metadata() or {})
+            arrays = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # safetensors raises several types for corrupt headers/data
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: metadata format is {meta.get('format')!r}, expected {FORMAT!r}")
+    version = meta.get("version")
+    if version not in ("1", VERSION):
+        raise WeightsError(f"{path}: format version {version!r} is not one this dcnmix reads (1, 2)")
+    if digest(arrays, meta if version == VERSION else None) != meta.get("sha256"):
+        raise WeightsError(f"{path}: contents do not match their sha256 (corrupt file)")
+    try:
+        config = ModelConfig.from_json(meta["config"])
+    except Exception as exc:
+        raise WeightsError(f"{path}: bad model config in metadata ({exc})") from None
+    return arrays, config, meta
