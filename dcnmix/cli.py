@@ -16,11 +16,9 @@ import dataclasses
 import os
 import sys
 
-from .config import (FRAMEWORKS, PRESETS, VARIANT_FIELDS, ConfigError, ModelConfig, TrainConfig,
-                     Variant)
+from .config import (FRAMEWORKS, MODEL_DEFAULTS, PRESETS, VARIANT_FIELDS, ConfigError,
+                     ModelConfig, TrainConfig, Variant)
 
-# the CLI's defaults for ModelConfig fields that have none there (the data gives field_num/feat_dim)
-MODEL_DEFAULTS = {"emb_num": 16, "order_num": 2}
 FROM_DATA = ("field_num", "feat_dim", "variant")
 
 

@@ -185,6 +185,11 @@ class ModelConfig:
         return cls.from_dict(data)
 
 
+# what `dcnmix train` and dcnmix.train() use where ModelConfig has no default (the seed's
+# constructor requires them); field_num and feat_dim come from the data
+MODEL_DEFAULTS = {"emb_num": 16, "order_num": 2}
+
+
 def _positive(name: str, value, allow_zero: bool = False) -> None:
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (
         value >= 0 if allow_zero else value > 0)

@@ -15,7 +15,7 @@ from typing import Any, Iterator, NamedTuple, Protocol
 
 import numpy as np
 
-from .config import ModelConfig, TrainConfig
+from .config import MODEL_DEFAULTS, ModelConfig, TrainConfig
 from .data import Dataset, DataSpec, batch_order, check_ids, split
 from .run import Progress, RunFolder
 
@@ -238,13 +238,14 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
                                 train_config=TrainConfig(epochs=3))
 
     config: a ModelConfig, or a dict of its fields (variant options by name allowed) where
-    field_num and feat_dim default to the data's."""
+    field_num and feat_dim default to the data's, emb_num to 16 and order_num to 2."""
     tc = train_config or TrainConfig()
     limit_threads(threads)
     splits, spec = as_splits(data, seed=tc.seed)
     if not isinstance(config, ModelConfig):
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
-                                       "feat_dim": splits[0].feat_dim, **dict(config)})
+                                       "feat_dim": splits[0].feat_dim, **MODEL_DEFAULTS,
+                                       **dict(config)})
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")

@@ -96,15 +96,15 @@ def test_cli_mesh_flag_errors():
     assert main(["--mesh", "1", "--framework", "torch", "--epochs", "1"]) == 2
 
 
-def test_readme_multi_process_block_runs(tmp_path):
-    """The README's two-process command, as written (port, output folder and run length
+def test_docs_multi_process_block_runs(tmp_path):
+    """docs/scale-out.md's two-process command, as written (port, output folder and run length
     swapped for a free port, a temporary folder and one short epoch)."""
     import json
     import re
     from conftest import ROOT
-    block = re.search(r"```bash multi-process\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    block = re.search(r"```bash multi-process\n(.*?)```", (ROOT / "docs" / "scale-out.md").read_text(), re.S)
     script = (block.group(1)
-              .replace("dcnmix-train", f"{sys.executable} -m dcnmix_jax.train --epochs 1 "
+              .replace("dcnmix train", f"{sys.executable} -m dcnmix train --epochs 1 "
                        "--synthetic-rows 4000 --no-progress")
               .replace("127.0.0.1:9911", f"127.0.0.1:{_free_port()}")
               .replace("runs/two", str(tmp_path / "two")))

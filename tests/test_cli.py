@@ -1,0 +1,121 @@
+"""The `dcnmix` command and the Python training API: flags made from the configs, one-line
+errors naming the flag, the run folder describing its data, lazy Adam with lr decay."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dcnmix
+from dcnmix.cli import build_parser, main
+from dcnmix.config import ModelConfig, TrainConfig, Variant
+
+TINY = ["--synthetic-rows", "1500", "--batch-size", "128", "--no-progress", "--hidden-nums", "16",
+        "--emb-num", "4", "--r", "4", "--order-num", "1"]
+
+
+def test_help_shows_defaults_and_every_config_field():
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    import dataclasses
+    for cls, skip in ((ModelConfig, ("field_num", "feat_dim", "variant")), (Variant, ()), (TrainConfig, ())):
+        for f in dataclasses.fields(cls):
+            if f.name not in skip:
+                assert "--" + f.name.replace("_", "-") in text, f.name
+    assert "(default: 1024)" in text and "(default: gemm)" in text
+
+
+def test_abbreviations_are_refused_and_errors_name_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--epoch", "1", "--out", str(tmp_path / "a")])
+    assert "--epoch" in capsys.readouterr().err
+    for flag, value in (("--lr", "0"), ("--patience", "-1"), ("--lr-decay", "nan"),
+                        ("--dropout", "1.5"), ("--weight-decay", "-1")):
+        assert main(["train", *TINY, flag, value, "--out", str(tmp_path / "b")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag}:") and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()       # refused before any data or folder
+
+
+def test_twin_refuses_jax_only_options(tmp_path, capsys):
+    assert main(["train", *TINY, "--framework", "torch", "--dtype", "bfloat16",
+                 "--out", str(tmp_path / "t")]) == 2
+    assert "--dtype bfloat16 is a JAX option" in capsys.readouterr().err
+
+
+def test_bfloat16_and_experts_mixture_train_from_the_cli(tmp_path):
+    out = tmp_path / "bf16"
+    assert main(["train", *TINY, "--epochs", "1", "--dtype", "bfloat16", "--mixture", "experts",
+                 "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["train"]["dtype"] == "bfloat16" and s["train"]["mixture"] == "experts"
+    assert 0.0 < s["test_auc"] < 1.0
+
+
+def test_run_folder_records_its_data_and_resume_checks_it(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert main(["train", *TINY, "--epochs", "1", "--out", out]) == 0
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["data"]["spec"] == "synthetic" and s["data"]["synthetic_rows"] == 1500
+    run = json.loads((tmp_path / "r" / "checkpoint" / "run.json").read_text())
+    assert run["identity"]["data"] == s["data"]
+    # other data of the same shape is not this run's
+    assert main(["train", *TINY[2:], "--synthetic-rows", "1600", "--epochs", "2", "--resume",
+                 "--out", out]) == 2
+    assert "checkpoint is for another run" in capsys.readouterr().err
+    # svd finds the run's data by itself
+    assert main(["svd", out]) == 0
+    curves = (tmp_path / "r" / "svd.csv").read_text()
+    assert "gated mixture" in curves            # the mean gates came from the recorded data
+    assert main(["svd", out, "--layer", "3"]) == 2
+    assert "--layer 3" in capsys.readouterr().err
+
+
+def test_lazy_adam_follows_lr_decay(tmp_path):
+    """Reduce-on-plateau with lazy Adam: the lr written per epoch drops, training goes on."""
+    out = tmp_path / "lazy"
+    assert main(["train", *TINY, "--epochs", "6", "--patience", "6", "--lr", "0.05",
+                 "--embedding-optimizer", "lazy", "--lr-decay", "0.5", "--out", str(out)]) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows]
+    assert len(rows) == 6 and lrs[0] == 0.05 and min(lrs) < 0.05, lrs
+    from dcnmix_jax.backend import JaxBackend
+    backend = JaxBackend(ModelConfig(field_num=10, feat_dim=72, emb_num=4, order_num=1, r=4,
+                                     hidden_nums=(16,)), TrainConfig(embedding_optimizer="lazy"))
+    backend.set_learning_rate(0.25)
+    assert float(backend.state.lr) == 0.25
+
+
+@pytest.mark.parametrize("form", ["arrays", "dataset", "splits"])
+def test_python_train_api_accepts_arrays_and_datasets(tmp_path, form):
+    from dcnmix.data import split, synthetic
+    data = synthetic(n=1200, seed=1)
+    given = {"arrays": (data.ids, data.labels), "dataset": data, "splits": split(data)}[form]
+    summary, folder = dcnmix.train({"emb_num": 4, "order_num": 1, "hidden_nums": (8,), "r": 4},
+                                   given, out=str(tmp_path / form), progress=False,
+                                   train_config=TrainConfig(epochs=1, batch_size=128),
+                                   log=lambda *_: None)
+    assert folder == str(tmp_path / form) and summary["epochs_run"] == 1
+    assert summary["rows"]["train"] == 960 and summary["config"]["field_num"] == 10
+    with pytest.raises(TypeError, match="data must be"):
+        dcnmix.train({}, 42, out=str(tmp_path / "x"))
+
+
+def test_config_round_trips_and_reads_the_flat_form_of_older_files():
+    cfg = ModelConfig.preset("paper", field_num=3, feat_dim=9, emb_num=4, order_num=2)
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    flat = {k: v for k, v in cfg.to_dict().items() if k != "variant"} | cfg.variant.kwargs()
+    assert ModelConfig.from_dict(flat) == cfg
+    assert cfg.preset_name() == "paper" and ModelConfig.create(
+        field_num=3, feat_dim=9, emb_num=4, order_num=2, activation="relu").variant.activation == "relu"
+
+
+def test_old_entry_points_still_work(tmp_path):
+    for module in ("dcnmix_jax.train", "dcnmix_torch.train"):
+        out = tmp_path / module
+        proc = subprocess.run([sys.executable, "-m", module, *TINY, "--epochs", "1", "--out", str(out)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        assert json.loads((out / "summary.json").read_text())["framework"] == module.split("_")[1].split(".")[0]
+    proc = subprocess.run([sys.executable, "-m", "dcnmix", "parity", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "convert" in proc.stdout
