@@ -1,0 +1,104 @@
+"""Generate a Criteo-format file of any size, to measure ingest and training at scale.
+
+    python benchmarks/make_criteo_like.py --rows 5000000 --out /tmp/criteo_5m.txt [--gzip]
+
+The layout is Criteo Kaggle's (dac) train.txt: no header, tab-separated, label, I1-I13,
+C1-C26, missing values as empty fields. The shape follows the real file:
+  * I1-I13: non-negative counts (I2 also takes -1..-3, as in Criteo), heavy-tailed (geometric
+    mixtures), each missing in its own share of rows (0.5% to 45%);
+  * C1-C26: 8-hex-digit hashed tokens; per-column cardinalities from 3 to 2M (scaled down
+    with the row count so a small file is not all singletons), Zipf-distributed frequencies
+    (exponent 1.1 to 1.4), some columns missing in up to 45% of rows;
+  * label: about 26% positive, from a logistic model of a few columns (so AUC is learnable).
+Written with pyarrow's CSV writer in chunks, so any size fits in memory.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+# (cardinality at 45M rows, zipf exponent, missing share) per categorical column
+CATEGORICAL = [(1460, 1.2, 0.0), (583, 1.2, 0.0), (10_131_227, 1.1, 0.03), (2_202_608, 1.1, 0.03),
+               (305, 1.3, 0.0), (24, 1.4, 0.12), (12_517, 1.2, 0.0), (633, 1.3, 0.0),
+               (3, 1.4, 0.0), (93_145, 1.2, 0.0), (5_683, 1.2, 0.0), (8_351_593, 1.1, 0.03),
+               (3_194, 1.2, 0.0), (27, 1.4, 0.0), (14_992, 1.2, 0.0), (5_461_306, 1.1, 0.03),
+               (10, 1.4, 0.0), (5_652, 1.2, 0.0), (2_173, 1.2, 0.44), (4, 1.4, 0.44),
+               (7_046_547, 1.1, 0.03), (18, 1.4, 0.76), (15, 1.4, 0.0), (286_181, 1.2, 0.03),
+               (105, 1.3, 0.0), (142_572, 1.2, 0.44)]
+NUMERIC_MISSING = [0.45, 0.0, 0.21, 0.22, 0.03, 0.22, 0.04, 0.0, 0.04, 0.45, 0.04, 0.77, 0.22]
+FULL_ROWS = 45_840_617
+
+
+def _tokens(column: int, card: int) -> np.ndarray:
+    """card distinct 8-hex-digit tokens for a column (deterministic)."""
+    rng = np.random.default_rng(10_000 + column)
+    values = rng.choice(2 ** 32, size=card, replace=False) if card < 2 ** 20 else \
+        np.unique(rng.integers(0, 2 ** 32, size=int(card * 1.05)))[:card]
+    return np.char.mod("%08x", values.astype(np.uint64))
+
+
+def _zipf_ranks(rng, n: int, card: int, a: float) -> np.ndarray:
+    return (rng.zipf(a, n) - 1) % card
+
+
+def make_chunk(rng, n: int, vocab: list[np.ndarray]):
+    import pyarrow as pa
+    columns, logit = {}, np.full(n, -1.2)
+    for i, share in enumerate(NUMERIC_MISSING):
+        v = rng.geometric(rng.choice([0.5, 0.05, 0.002], size=n, p=[0.5, 0.35, 0.15])) - 1
+        if i == 1:
+            v = v - rng.choice([0, 0, 0, 1, 2, 3], size=n)
+        missing = rng.random(n) < share
+        logit += 0.15 * np.log1p(np.maximum(v, 0)) * (i in (0, 5, 10)) * ~missing
+        columns[f"I{i + 1}"] = pa.array(v, mask=missing)
+    for i, ((card, a, share), tokens) in enumerate(zip(CATEGORICAL, vocab)):
+        ranks = _zipf_ranks(rng, n, len(tokens), a)
+        missing = rng.random(n) < share
+        if i in (2, 5, 16):
+            logit += np.where(ranks % 3 == 0, 0.6, -0.3) * ~missing
+        columns[f"C{i + 1}"] = pa.array(tokens[ranks], mask=missing)
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    return pa.table({"label": label, **columns})
+
+
+def generate(rows: int, out: str, seed: int = 0, chunk: int = 500_000, progress=print) -> None:
+    import pyarrow.csv as pcsv
+    scale = min(1.0, rows / FULL_ROWS * 4)
+    vocab = [_tokens(i, max(2, min(card, int(card * scale) + 2))) for i, (card, _, _) in
+             enumerate(CATEGORICAL)]
+    rng = np.random.default_rng(seed)
+    options = pcsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    t0 = time.time()
+    with open(out, "wb") as fh:
+        done = 0
+        while done < rows:
+            n = min(chunk, rows - done)
+            pcsv.write_csv(make_chunk(rng, n, vocab), fh, options)
+            done += n
+            progress(f"{done:,} / {rows:,} rows ({time.time() - t0:.0f} s)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gzip", action="store_true", help="also write OUT.gz")
+    args = p.parse_args(argv)
+    generate(args.rows, args.out, args.seed,
+             progress=lambda s: print(s, file=sys.stderr, flush=True))
+    if args.gzip:
+        with open(args.out, "rb") as src, gzip.open(args.out + ".gz", "wb", compresslevel=1) as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 2 ** 20:,.0f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
