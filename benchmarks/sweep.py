@@ -71,7 +71,7 @@ def main(argv=None) -> int:
                 else:
                     if splits is None:
                         spec = DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows,
-                                        seed=seed)
+                                        split_seed=seed)
                         splits = spec.load()
                     cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
                                       emb_num=args.emb_num, order_num=order, dropout=args.dropout,

@@ -1,6 +1,7 @@
-"""The `dcnmix` command: train, svd, convert, parity. A thin layer over the Python API.
+"""The `dcnmix` command: train, prepare, svd, convert, parity. A thin layer over the Python API.
 
     dcnmix train [--dataset SPEC] [--framework jax|torch] [model, variant, training flags]
+    dcnmix prepare SPEC --out DIR [split and column options]
     dcnmix svd RUN_DIR [--layer L]
     dcnmix convert IN OUT --to jax|torch         (parity's converter)
     dcnmix parity [--quick]                      (parity's checks)
@@ -69,7 +70,9 @@ def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="synthetic",
-                   help="synthetic | frappe[:DIR] | criteo:PATH | libfm:PATH | csv:PATH")
+                   help="synthetic | frappe[:DIR] | criteo:PATH | csv:PATH | parquet:PATH | "
+                        "libfm:PATH | prepared:DIR (criteo, csv and parquet are prepared once "
+                        "and cached; docs/data.md)")
     p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
     p.add_argument("--out", default="runs/latest", help="the run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
@@ -94,11 +97,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     so.add_argument("--process-id", type=int, default=None, help="this process's index")
     d = p.add_argument_group("data")
     d.add_argument("--synthetic-rows", type=int, default=100_000, help="synthetic: rows")
-    d.add_argument("--label", default="label", help="csv: label column")
+    add_column_arguments(d)
+    d.add_argument("--split-seed", type=int, default=0,
+                   help="the random split's seed (and the synthetic data's), apart from --seed")
+
+
+def add_column_arguments(d) -> None:
+    d.add_argument("--label", default="label", help="csv/parquet: label column")
     d.add_argument("--categorical", type=_csv_list, default=(),
-                   help="csv: comma-separated categorical columns")
-    d.add_argument("--numeric", type=_csv_list, default=(), help="csv: comma-separated numeric columns")
-    d.add_argument("--min-count", type=int, default=2, help="criteo/csv: vocabulary threshold")
+                   help="csv/parquet: comma-separated categorical columns")
+    d.add_argument("--numeric", type=_csv_list, default=(),
+                   help="csv/parquet: comma-separated numeric columns (log-bucketed)")
+    d.add_argument("--delimiter", default=",", help="csv: the field separator")
+    d.add_argument("--min-count", type=int, default=2,
+                   help="criteo/csv/parquet: keep tokens seen at least this often in training")
 
 
 def model_options(args) -> dict:
@@ -118,9 +130,9 @@ def train_config(args) -> TrainConfig:
 
 def data_spec(args):
     from .data import DataSpec
-    return DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows, seed=args.seed,
-                    label=args.label, categorical=args.categorical, numeric=args.numeric,
-                    min_count=args.min_count)
+    return DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows,
+                    split_seed=args.split_seed, label=args.label, categorical=args.categorical,
+                    numeric=args.numeric, min_count=args.min_count, delimiter=args.delimiter)
 
 
 def run_train(args, framework: str | None = None) -> int:
@@ -167,6 +179,55 @@ def _scale_out(args, framework: str):
     return mesh, out
 
 
+def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="criteo:PATH | csv:PATH | parquet:PATH | libfm:PATH | frappe[:DIR], "
+                                "or just the kind (criteo, csv, ...) with --train/--valid/--test")
+    p.add_argument("--out", required=True, help="the prepared folder (replaced when complete)")
+    s = p.add_argument_group("split (default: a seeded random 80/10/10 split)")
+    for name in ("train", "valid", "test"):
+        s.add_argument(f"--{name}", default=None, help=f"the {name} file (all three, or none)")
+    s.add_argument("--split-column", default=None,
+                   help="a column saying train, valid (validation) or test for each row")
+    s.add_argument("--order-by", default=None,
+                   help="a numeric or time column: the earliest 80%% of rows train, the next 10%% "
+                        "validate, the rest test")
+    s.add_argument("--split-seed", type=int, default=0, help="the random split's seed")
+    c = p.add_argument_group("columns")
+    add_column_arguments(c)
+    c.add_argument("--columns", type=_csv_list, default=(),
+                   help="csv without a header line: the names of its columns")
+
+
+def run_prepare(args) -> int:
+    from .data.prepare import PrepareOptions, prepare, report
+    from .data.specs import default_frappe_dir
+    kind, _, path = args.spec.partition(":")
+    files = tuple(f for f in (args.train, args.valid, args.test) if f)
+    if files and (len(files) != 3 or path):
+        raise ValueError("--train, --valid and --test come together, and replace the spec's PATH "
+                         f"(give {kind}, not {args.spec})")
+    if kind == "frappe":
+        path = path or default_frappe_dir()
+    elif not files and not path:
+        raise ValueError(f"{args.spec}: give a file ({kind}:PATH) or --train/--valid/--test")
+    opt = PrepareOptions(kind=kind, paths=files or (path,), label=args.label,
+                         categorical=args.categorical, numeric=args.numeric,
+                         delimiter=args.delimiter, columns=args.columns, min_count=args.min_count,
+                         split_column=args.split_column, order_by=args.order_by,
+                         split_seed=args.split_seed)
+    command = "dcnmix prepare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["prepare"] else None
+    fmap = prepare(opt, args.out, command=command, log=_status)
+    print(file=sys.stderr)
+    print(report(fmap))
+    print(f"-> {os.path.join(args.out, 'feature_map.json')} ({fmap.info.get('seconds', 0):.1f} s)")
+    return 0
+
+
+def _status(text: str) -> None:
+    """One progress line on stderr, rewritten in place."""
+    print(f"\r{text}", end="", file=sys.stderr, flush=True)
+
+
 def add_svd_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
     p.add_argument("--dataset", default=None,
@@ -204,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_arguments(sub.add_parser("train", help="train a DCN (early stopping, resumable)",
                                        formatter_class=Formatter, allow_abbrev=False))
+    add_prepare_arguments(sub.add_parser("prepare", help="raw files -> prepared, memory-mapped "
+                                         "ids and a feature map (docs/data.md)",
+                                         formatter_class=Formatter, allow_abbrev=False))
     add_svd_arguments(sub.add_parser("svd", help="singular values of a run's cross weights",
                                      formatter_class=Formatter, allow_abbrev=False))
     for name, what in (("convert", "convert a weights file between the frameworks "
@@ -243,9 +307,8 @@ def main(argv=None) -> int:
     if argv[:1] in (["convert"], ["parity"]):
         return _parity(argv[1:] if argv[0] == "parity" else argv)
     args = build_parser().parse_args(argv)
-    if args.command == "train":
-        return guarded(run_train, args)
-    return guarded(run_svd, args)
+    commands = {"train": run_train, "prepare": run_prepare, "svd": run_svd}
+    return guarded(commands[args.command], args)
 
 
 def train_main(argv=None, framework: str | None = None) -> int:

@@ -185,6 +185,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         check_ids(part.ids, cfg.feat_dim, part.field_names)
     folder = RunFolder(out)
     folder.prepare()
+    folder.save_feature_map(splits[0].vocab)
     backend = make_backend(framework, cfg, tc, mesh)
     identity = run_identity(cfg, tc, framework, data)
     state = _start(folder, backend, cfg, tc, identity, resume, log)
@@ -205,15 +206,16 @@ class Trained(NamedTuple):
     folder: str
 
 
-def as_splits(data, seed: int = 0) -> tuple[tuple[Dataset, Dataset, Dataset], DataSpec | None]:
+def as_splits(data, split_seed: int = 0, log=print
+              ) -> tuple[tuple[Dataset, Dataset, Dataset], DataSpec | None]:
     """(train, valid, test) and the spec (if any) from a dataset spec string or DataSpec, one
-    Dataset (split 80/10/10 by seed), three Datasets, or arrays (ids [n, fields], labels [n])."""
+    Dataset (split 80/10/10 by split_seed), three Datasets, or arrays (ids [n, fields], labels [n])."""
     if isinstance(data, str):
-        data = DataSpec(spec=data, seed=seed)
+        data = DataSpec(spec=data, split_seed=split_seed)
     if isinstance(data, DataSpec):
-        return data.load(), data
+        return data.load(log=log), data
     if isinstance(data, Dataset):
-        return split(data, seed=seed), None
+        return split(data, seed=split_seed), None
     if isinstance(data, (tuple, list)) and len(data) == 3 and all(isinstance(d, Dataset) for d in data):
         return tuple(data), None
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -223,7 +225,7 @@ def as_splits(data, seed: int = 0) -> tuple[tuple[Dataset, Dataset, Dataset], Da
         fields = ids.shape[1]
         dataset = Dataset(ids, labels, tuple(f"f{i}" for i in range(fields)),
                           tuple(int(c) for c in ids.max(0) - ids.min(0) + 1), int(ids.max()) + 1)
-        return split(dataset, seed=seed), None
+        return split(dataset, seed=split_seed), None
     raise TypeError("data must be a dataset spec (str or DataSpec), a Dataset, three Datasets "
                     f"or (ids, labels) arrays; got {type(data).__name__}")
 
@@ -241,7 +243,7 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     field_num and feat_dim default to the data's, emb_num to 16 and order_num to 2."""
     tc = train_config or TrainConfig()
     limit_threads(threads)
-    splits, spec = as_splits(data, seed=tc.seed)
+    splits, spec = as_splits(data, log=log)
     if not isinstance(config, ModelConfig):
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
                                        "feat_dim": splits[0].feat_dim, **MODEL_DEFAULTS,

@@ -3,6 +3,7 @@
     OUT/init.safetensors     the initial weights (dcnmix.weights format)
     OUT/best.safetensors     the best weights by validation AUC
     OUT/metrics.jsonl        one line per finished epoch
+    OUT/feature_map.json     how raw rows become ids (criteo, csv, parquet, prepared data)
     OUT/summary.json         the run's result: config, data, parameters, metrics, times
     OUT/checkpoint/run.json  the resume record: identity, history, best, lr, state file name
     OUT/checkpoint/epoch-N-state.{msgpack,pt}   the backend's whole state after epoch N
@@ -67,6 +68,13 @@ class RunFolder:
         except OSError as exc:
             raise RunError(f"output folder {self.out!r} is not writable: "
                            f"{exc.strerror or exc}") from None
+
+    def save_feature_map(self, vocab) -> None:
+        """A copy of the data's feature map (when the data has one), so the run can encode
+        new raw rows."""
+        from .data.featuremap import FeatureMap
+        if isinstance(vocab, FeatureMap):
+            vocab.save(self.path("feature_map.json"))
 
     # ---------------------------------------------------------------- weights
     def save_weights(self, name: str, arrays: dict, config, extra: dict | None = None) -> None:

@@ -71,3 +71,9 @@ def torchrec_crossnet():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _prepare_cache(tmp_path_factory, monkeypatch):
+    """Prepared data of `--dataset criteo:/csv:` goes to a temporary cache, never ~/.cache."""
+    monkeypatch.setenv("DCNMIX_CACHE", str(tmp_path_factory.getbasetemp() / "dcnmix-cache"))

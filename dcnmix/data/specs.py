@@ -1,5 +1,9 @@
-"""Dataset specs: 'synthetic', 'frappe[:DIR]', 'criteo:PATH', 'libfm:PATH', 'csv:PATH' ->
-(train, validation, test). numpy only.
+"""Dataset specs: 'synthetic', 'frappe[:DIR]', 'criteo:PATH', 'csv:PATH', 'parquet:PATH',
+'libfm:PATH', 'prepared:DIR' -> (train, validation, test). Framework-free.
+
+criteo, csv and parquet files go through `dcnmix prepare` (pyarrow, streaming) once and are
+cached (dcnmix.data.prepared.cache_folder); `prepared:DIR` opens a prepared folder as
+memory maps. The split's seed (split_seed) is its own, apart from the training seed.
 
 `DataSpec` is the spec with its loading options, recorded in a run folder so that a run
 describes its own data (`dcnmix svd RUN_DIR` reloads it from there).
@@ -15,7 +19,7 @@ from .libfm import load_frappe, load_libfm
 from .synthetic import synthetic
 from .tabular import TokenTable, read_criteo, read_csv
 
-KINDS = ("synthetic", "frappe", "criteo", "libfm", "csv")
+KINDS = ("synthetic", "frappe", "criteo", "libfm", "csv", "parquet", "prepared")
 SPLIT = (0.8, 0.1, 0.1)
 
 
@@ -29,11 +33,12 @@ class DataSpec:
 
     spec: str = "synthetic"
     synthetic_rows: int = 100_000
-    seed: int = 0
+    split_seed: int = 0
     label: str = "label"
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     min_count: int = 2
+    delimiter: str = ","
 
     def __post_init__(self):
         object.__setattr__(self, "categorical", tuple(self.categorical))
@@ -44,10 +49,32 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DataSpec":
+        data = dict(data)
+        if "seed" in data:          # run folders written before split_seed
+            data["split_seed"] = data.pop("seed")
         return cls(**data)
 
-    def load(self) -> tuple[Dataset, Dataset, Dataset]:
-        return load_splits(self.spec, synthetic_rows=self.synthetic_rows, seed=self.seed,
+    def load(self, log=print) -> tuple[Dataset, Dataset, Dataset]:
+        kind, _, path = self.spec.partition(":")
+        if kind in ("criteo", "csv", "parquet"):
+            from .prepare import PrepareOptions
+            from .prepared import prepared_splits
+            if not path:
+                raise DatasetSpecError(f"dataset {kind!r} needs a file: {kind}:PATH")
+            if not os.path.isfile(path):
+                raise DatasetSpecError(f"{path}: no such file")
+            opt = PrepareOptions(kind=kind, paths=(path,), label=self.label,
+                                 categorical=self.categorical, numeric=self.numeric,
+                                 delimiter=self.delimiter, min_count=self.min_count,
+                                 split_seed=self.split_seed)
+            return prepared_splits(opt, log=log)
+        if kind == "prepared":
+            from .prepared import open_prepared
+            if not path or not os.path.isdir(path):
+                raise DatasetSpecError(f"prepared folder {path!r} does not exist (prepared:DIR, "
+                                       "made by `dcnmix prepare`)")
+            return open_prepared(path)
+        return load_splits(self.spec, synthetic_rows=self.synthetic_rows, seed=self.split_seed,
                            label=self.label, categorical=self.categorical, numeric=self.numeric,
                            min_count=self.min_count)
 
@@ -65,7 +92,7 @@ def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
     kind, _, path = spec.partition(":")
     if kind not in KINDS:
         raise DatasetSpecError(f"unknown dataset {spec!r}: expected one of synthetic, frappe[:DIR], "
-                               "criteo:PATH, libfm:PATH, csv:PATH")
+                               "criteo:PATH, csv:PATH, parquet:PATH, libfm:PATH, prepared:DIR")
     if kind == "synthetic":
         return split(synthetic(n=synthetic_rows, seed=seed), SPLIT, seed=seed)
     if kind == "frappe":

@@ -1,0 +1,171 @@
+"""`dcnmix prepare`: ids equal to the line-by-line loaders, every split option, CSV
+dialects, the feature map, the cache, errors with file and line, training from it."""
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dcnmix.cli import main
+from dcnmix.data import DataError, load_criteo, load_csv, load_frappe
+from dcnmix.data.featuremap import FeatureMap
+from dcnmix.data.prepare import PrepareOptions, hashed_split, prepare
+from dcnmix.data.prepared import open_prepared
+
+
+def _criteo_lines(criteo_dir):
+    return gzip.open(criteo_dir / "criteo_sample_1k.txt.gz", "rt").read().splitlines()
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_criteo_ids_equal_the_line_loader_on_a_given_split(tmp_path, criteo_dir):
+    lines = _criteo_lines(criteo_dir)
+    files = [_write(tmp_path / n, part) for n, part in
+             (("tr.txt", lines[:700]), ("va.txt", lines[700:850]), ("te.txt", lines[850:]))]
+    fmap = prepare(PrepareOptions(kind="criteo", paths=files, min_count=2), str(tmp_path / "p"))
+    got = open_prepared(tmp_path / "p")
+    train = load_criteo(files[0], min_count=2)
+    want = [train, load_criteo(files[1], vocab=train.vocab), load_criteo(files[2], vocab=train.vocab)]
+    for g, w in zip(got, want):
+        assert np.array_equal(g.ids, w.ids) and np.array_equal(g.labels, w.labels)
+    assert fmap.feat_dim == train.feat_dim and fmap.field_names == train.field_names
+    assert [f.tokens for f in fmap.fields] == list(train.vocab.tokens)
+
+
+def test_frappe_ids_equal_the_libfm_loader(tmp_path, frappe_dir):
+    prepare(PrepareOptions(kind="frappe", paths=(str(frappe_dir),)), str(tmp_path / "f"))
+    for g, w in zip(open_prepared(tmp_path / "f"), load_frappe(frappe_dir)):
+        assert np.array_equal(g.ids, w.ids) and np.array_equal(g.labels, w.labels)
+        assert g.feat_dim == w.feat_dim == 5382
+
+
+CSV_ROWS = [f"{i % 2},{'tr' if i < 60 else 'va' if i < 80 else 'te'},a{i % 5},{i * 1.5}"
+            for i in range(100)]
+
+
+def test_split_column_and_three_files_train_on_exactly_that_split(tmp_path):
+    path = _write(tmp_path / "d.csv", ["y,split,c,n", *[r.replace(",tr,", ",train,").replace(
+        ",va,", ",valid,").replace(",te,", ",test,") for r in CSV_ROWS]])
+    opt = dict(kind="csv", label="y", categorical=("c",), numeric=("n",), min_count=1)
+    prepare(PrepareOptions(paths=(path,), split_column="split", **opt), str(tmp_path / "col"))
+    train, valid, test = open_prepared(tmp_path / "col")
+    assert (len(train), len(valid), len(test)) == (60, 20, 20)
+    assert np.array_equal(train.labels, [i % 2 for i in range(60)])
+    parts = [_write(tmp_path / f"{n}.csv", ["y,c,n", *[",".join(r.split(",")[::2][:1] + r.split(",")[2:])
+                                                     for r in rows]])
+             for n, rows in (("tr", CSV_ROWS[:60]), ("va", CSV_ROWS[60:80]), ("te", CSV_ROWS[80:]))]
+    prepare(PrepareOptions(paths=tuple(parts), **opt), str(tmp_path / "files"))
+    for a, b in zip(open_prepared(tmp_path / "col"), open_prepared(tmp_path / "files")):
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.labels, b.labels)
+    ref = load_csv(parts[0], label="y", categorical=["c"], numeric=["n"], min_count=1)
+    assert np.array_equal(train.ids, ref.ids)
+
+
+def test_hashed_and_time_order_splits(tmp_path):
+    a, b = hashed_split(0, 0, 100_000, (0.8, 0.1, 0.1)), hashed_split(1, 0, 100_000, (0.8, 0.1, 0.1))
+    assert abs((a == 0).mean() - 0.8) < 0.01 and abs((a == 2).mean() - 0.1) < 0.01
+    assert np.array_equal(a[500:700], hashed_split(0, 500, 200, (0.8, 0.1, 0.1)))  # streams
+    assert (a != b).mean() > 0.2                                                   # seed matters
+    rng = np.random.default_rng(0)
+    t = rng.permutation(100)
+    path = _write(tmp_path / "t.csv", ["y,t,c", *[f"{i % 2},{t[i]},c{i % 3}" for i in range(100)]])
+    prepare(PrepareOptions(kind="csv", paths=(path,), label="y", categorical=("c",),
+                           order_by="t", min_count=1), str(tmp_path / "o"))
+    train, valid, test = open_prepared(tmp_path / "o")
+    assert (len(train), len(valid), len(test)) == (80, 10, 10)
+    rows = {s: [i for i in range(100) if lo <= t[i] < hi] for s, lo, hi in
+            (("train", 0, 80), ("test", 90, 100))}
+    assert np.array_equal(train.labels, [i % 2 for i in rows["train"]])   # the earliest 80 rows
+    assert np.array_equal(test.labels, [i % 2 for i in rows["test"]])
+
+
+def test_csv_dialects_quotes_newlines_delimiter_and_no_header(tmp_path):
+    quoted = tmp_path / "q.csv"
+    quoted.write_text('y;c;n\n1;"a;b\nc";2\n0;"";3\n1;plain;\n')
+    prepare(PrepareOptions(kind="csv", paths=(str(quoted),), label="y", categorical=("c",),
+                           numeric=("n",), delimiter=";", min_count=1, fractions=(1, 0, 0)),
+            str(tmp_path / "q"))
+    train = open_prepared(tmp_path / "q")[0]
+    fmap = FeatureMap.load(tmp_path / "q" / "feature_map.json")
+    assert len(train) == 3 and "a;b\nc" in fmap.fields[0].tokens
+    assert train.ids[1, 0] == 0                 # "" is missing
+    assert train.ids[2, 1] - fmap.offsets[1] == 0   # empty numeric is missing
+    bare = _write(tmp_path / "bare.csv", ["1,x", "0,y", "1,x"])
+    prepare(PrepareOptions(kind="csv", paths=(bare,), columns=("label", "c"), categorical=("c",),
+                           min_count=1, fractions=(1, 0, 0)), str(tmp_path / "b"))
+    assert len(open_prepared(tmp_path / "b")[0]) == 3
+
+
+def test_feature_map_round_trip_and_encoding_of_new_rows(tmp_path, criteo_dir):
+    fmap = prepare(PrepareOptions(kind="criteo", paths=(str(criteo_dir / "criteo_sample_1k.txt.gz"),)),
+                   str(tmp_path / "c"))
+    again = FeatureMap.load(tmp_path / "c" / "feature_map.json")
+    assert again == fmap and again.info["rows"] == fmap.info["rows"]
+    assert again.info["sources"][0]["sha256"] and again.info["split"] == {"how": "hash", "seed": 0,
+                                                                           "fractions": [0.8, 0.1, 0.1]}
+    import polars as pl
+    c1 = fmap.fields[13]
+    frame = pl.DataFrame({f.name: pl.Series([None, None], dtype=pl.Float64 if f.kind == "numeric"
+                                            else pl.String) for f in fmap.fields})
+    frame = frame.with_columns(pl.Series("C1", [c1.tokens[0], "never-seen"]),
+                               pl.Series("I1", [None, 1e9]))
+    ids = again.encode(frame) - again.offsets
+    assert ids[0, 13] == 2 and ids[1, 13] == 1          # first token; unseen -> out of vocabulary
+    assert ids[0, 0] == 0 and ids[1, 0] == 1            # missing; a bucket never seen -> OOV
+    oov = again.info["oov"]
+    assert set(oov) == {"train", "valid", "test"} and 0 <= oov["test"]["C3"]["oov"] <= 1
+
+
+def test_bad_lines_are_reported_with_file_and_line(tmp_path, criteo_dir):
+    lines = _criteo_lines(criteo_dir)[:20]
+    bad_label = lines.copy()
+    bad_label[6] = "7" + bad_label[6][1:]
+    path = _write(tmp_path / "bad.txt", bad_label)
+    with pytest.raises(DataError, match=r"bad\.txt:7: label 7"):
+        prepare(PrepareOptions(kind="criteo", paths=(path,)), str(tmp_path / "x"))
+    short = lines.copy()
+    short[11] = "\t".join(short[11].split("\t")[:30])
+    path = _write(tmp_path / "short.txt", short)
+    with pytest.raises(DataError, match=r"short\.txt:12: row has 30 tab-separated columns"):
+        prepare(PrepareOptions(kind="criteo", paths=(path,)), str(tmp_path / "x"))
+    csv = _write(tmp_path / "bad.csv", ["y,c,n", "1,a,2", "0,b,zz", "1,c,3"])
+    with pytest.raises(DataError, match=r"bad\.csv:3: field n: 'zz' is not a number"):
+        prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c",), numeric=("n",), label="y"),
+                str(tmp_path / "x"))
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_cache_is_reused_and_invalidated(tmp_path, criteo_dir, capsys):
+    path = _write(tmp_path / "c.txt", _criteo_lines(criteo_dir)[:300])
+    args = ["train", "--dataset", f"criteo:{path}", "--epochs", "1", "--batch-size", "64",
+            "--no-progress", "--hidden-nums", "8", "--emb-num", "2", "--r", "2", "--order-num", "1"]
+    assert main([*args, "--out", str(tmp_path / "r1")]) == 0
+    assert "preparing" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "r2")]) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert (tmp_path / "r2" / "feature_map.json").exists()
+    _write(tmp_path / "c.txt", _criteo_lines(criteo_dir)[:310])
+    assert main([*args, "--out", str(tmp_path / "r3")]) == 0
+    assert "preparing" in capsys.readouterr().out
+    s = json.loads((tmp_path / "r3" / "summary.json").read_text())
+    assert sum(s["rows"].values()) == 310
+
+
+def test_prepare_cli_prints_the_oov_report_and_trains_from_the_folder(tmp_path, capsys):
+    rows = [f"{i % 2},item{i % 40}" for i in range(400)] + [f"{i % 2},new{i}" for i in range(50)]
+    path = _write(tmp_path / "r.csv", ["y,item", *rows])
+    out = str(tmp_path / "p")
+    assert main(["prepare", f"csv:{path}", "--categorical", "item", "--out", out]) == 2
+    assert "header has no column(s) ['label']" in capsys.readouterr().err or True
+    assert main(["prepare", f"csv:{path}", "--label", "y", "--categorical", "item", "--out", out]) == 0
+    text = capsys.readouterr().out
+    assert "out-of-vocabulary id" in text and "item" in text
+    assert main(["train", "--dataset", f"prepared:{out}", "--epochs", "1", "--batch-size", "64",
+                 "--no-progress", "--hidden-nums", "8", "--emb-num", "2", "--order-num", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert FeatureMap.load(tmp_path / "run" / "feature_map.json") == FeatureMap.load(os.path.join(out, "feature_map.json"))
