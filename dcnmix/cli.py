@@ -40,6 +40,20 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _bytes(text: str) -> int:
+    units = {"": 1, "K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
+    number, unit = text.strip().upper().rstrip("B") or "0", ""
+    if number[-1:] in units and number[-1:] != "":
+        number, unit = number[:-1], number[-1]
+    try:
+        value = float(number) * units[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a size such as 2G, 500M or 1000000, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a size cannot be negative, got {text!r}")
+    return int(value)
+
+
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -79,6 +93,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for either framework (default: the framework's own choice)")
+    p.add_argument("--device-data-budget", type=_bytes, default=None, metavar="BYTES",
+                   help="training data kept on the device (e.g. 2G, 500M); a larger split streams "
+                        "from the host (default: a quarter of the device's memory)")
     add_fields(p.add_argument_group("model (the seed's DCN arguments)"), ModelConfig,
                skip=FROM_DATA, defaults=MODEL_DEFAULTS)
     v = p.add_argument_group("DCN-Mix variant: a preset, then single options over it "
@@ -142,7 +159,7 @@ def run_train(args, framework: str | None = None) -> int:
     mesh, out = _scale_out(args, framework)
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
                          resume=args.resume, progress=not args.no_progress, mesh=mesh,
-                         threads=args.threads)
+                         threads=args.threads, data_budget=args.device_data_budget)
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
           f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "

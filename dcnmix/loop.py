@@ -56,11 +56,14 @@ def limit_threads(threads: int | None) -> None:
     os.environ["DCNMIX_THREADS"] = str(threads)
 
 
-def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None) -> Backend:
-    """The backend of `framework`, imported only now (the loop itself imports neither)."""
+def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None,
+                 data_budget: int | None = None) -> Backend:
+    """The backend of `framework`, imported only now (the loop itself imports neither).
+    data_budget: bytes of training data the JAX backend keeps on the device (more streams);
+    the twin always reads its batches from the host."""
     if framework == "jax":
         from dcnmix_jax.backend import JaxBackend
-        return JaxBackend(cfg, tc, mesh=mesh)
+        return JaxBackend(cfg, tc, mesh=mesh, data_budget=data_budget)
     if framework != "torch":
         raise ValueError(f"unknown framework {framework!r} (expected jax or torch)")
     if mesh is not None:
@@ -175,7 +178,7 @@ def _summary(backend, cfg, tc, splits, progress: Progress, framework, data, wall
 
 def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
         resume: bool = False, progress: bool = True, log=print, mesh=None,
-        data: DataSpec | None = None) -> dict:
+        data: DataSpec | None = None, data_budget: int | None = None) -> dict:
     """Train with early stopping; returns the summary (also written to out/summary.json).
 
     data: the spec the splits came from, recorded in the run folder and checked on resume.
@@ -186,7 +189,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     folder = RunFolder(out)
     folder.prepare()
     folder.save_feature_map(splits[0].vocab)
-    backend = make_backend(framework, cfg, tc, mesh)
+    backend = make_backend(framework, cfg, tc, mesh, data_budget)
     identity = run_identity(cfg, tc, framework, data)
     state = _start(folder, backend, cfg, tc, identity, resume, log)
     wall0 = time.time()
@@ -232,7 +235,8 @@ def as_splits(data, split_seed: int = 0, log=print
 
 def train(config, data="synthetic", *, out: str = "runs/latest", framework: str = "jax",
           train_config: TrainConfig | None = None, resume: bool = False, progress: bool = True,
-          log=print, mesh=None, threads: int | None = None) -> Trained:
+          log=print, mesh=None, threads: int | None = None,
+          data_budget: int | None = None) -> Trained:
     """Train a DCN in either framework and write its run folder; the CLI is a thin layer over it.
 
         from dcnmix import train, TrainConfig
@@ -240,7 +244,8 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
                                 train_config=TrainConfig(epochs=3))
 
     config: a ModelConfig, or a dict of its fields (variant options by name allowed) where
-    field_num and feat_dim default to the data's, emb_num to 16 and order_num to 2."""
+    field_num and feat_dim default to the data's, emb_num to 16 and order_num to 2.
+    data_budget: bytes of training data kept on the device (JAX); a larger split streams."""
     tc = train_config or TrainConfig()
     limit_threads(threads)
     splits, spec = as_splits(data, log=log)
@@ -252,5 +257,5 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")
     summary = fit(config, tc, splits, out, framework=framework, resume=resume, progress=progress,
-                  log=log, mesh=mesh, data=spec)
+                  log=log, mesh=mesh, data=spec, data_budget=data_budget)
     return Trained(summary, os.fspath(out))

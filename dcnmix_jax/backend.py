@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable
 
 import jax
@@ -48,6 +49,15 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
         steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put)
 
 
+def default_data_budget() -> int:
+    """A quarter of the first device's memory (its allocator's limit), or of the host's RAM
+    where the device reports none (CPU)."""
+    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)() or {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) // 4
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
 class JaxBackend:
     """Model, optimiser state and steps for dcnmix_jax.DCN (see dcnmix.loop).
 
@@ -60,13 +70,18 @@ class JaxBackend:
     mesh (a jax.sharding.Mesh with axes 'data' and 'model', see dcnmix_jax.sharding): batches
     split over 'data', the table row-sharded over 'model' (zero-padded to equal shards; the
     padding never leaves the backend), the rest replicated. None: one device.
+
+    data_budget: bytes of training data kept on the device; a larger split streams from the
+    host (train_chunks). Default: default_data_budget().
     """
 
     name = "jax"
     state_file = "state.msgpack"
 
-    def __init__(self, cfg: ModelConfig, tc: TrainConfig = TrainConfig(), *, mesh=None):
+    def __init__(self, cfg: ModelConfig, tc: TrainConfig = TrainConfig(), *, mesh=None,
+                 data_budget: int | None = None):
         self.cfg, self.mesh, self.lazy = cfg, mesh, tc.embedding_optimizer == "lazy"
+        self.data_budget = default_data_budget() if data_budget is None else int(data_budget)
         init_key, dropout_key = jax.random.split(jax.random.PRNGKey(tc.seed))  # raw keys serialise
         compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
         module = lambda rows: DCN(**dict(cfg.kwargs(), feat_dim=rows), mixture=tc.mixture,
@@ -91,24 +106,48 @@ class JaxBackend:
         self._set_state(state)
         self._resident = None
 
+    def streams(self, dataset) -> bool:
+        """Whether `dataset` is streamed (larger than the device-data budget)."""
+        return dataset.ids.nbytes + dataset.labels.nbytes > self.data_budget
+
     def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
         """Train on the batches `order` (row indices) of `dataset`; yields (rows done, losses).
 
-        Full batches run `chunk` at a time as one lax.scan dispatch over the device-resident
-        dataset (placed once); a final partial batch runs alone."""
+        Full batches run `chunk` at a time as one lax.scan dispatch. Data within the
+        device-data budget is placed on the device once and gathered there; larger data
+        (e.g. a memory-mapped prepared split) streams: each chunk's rows are gathered on the
+        host and sent while the previous chunk computes (dispatch is asynchronous), so only
+        two chunks are ever on the device. Same batches, same arithmetic either way. A final
+        partial batch runs alone."""
         put = self.fns.put
-        if self._resident is None or self._resident[0] is not dataset:
-            self._resident = (dataset, put(dataset.ids), put(dataset.labels))
-        _, ids, labels = self._resident
         size = len(order[0])
         full = [b for b in order if len(b) == size]
-        for start in range(0, len(full), chunk):
-            index = np.stack(full[start:start + chunk]).astype(np.int32)
+        if self.streams(dataset):
+            chunks = self._streamed(dataset, full, chunk)
+        else:
+            if self._resident is None or self._resident[0] is not dataset:
+                self._resident = (dataset, put(dataset.ids), put(dataset.labels))
+            _, ids, labels = self._resident
+            chunks = ((ids, labels, np.stack(full[s:s + chunk]).astype(np.int32))
+                      for s in range(0, len(full), chunk))
+        for ids, labels, index in chunks:
             self.state, losses = self.fns.steps(self.state, ids, labels, put(index))
             yield index.size, losses
         for b in order[len(full):]:
             self.state, loss = self.fns.step(self.state, put(dataset.ids[b]), put(dataset.labels[b]))
             yield len(b), loss[None]
+
+    def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
+        """(ids, labels, local index) per chunk: the chunk's rows gathered on the host."""
+        for start in range(0, len(full), chunk):
+            index = np.stack(full[start:start + chunk])
+            rows = index.ravel()
+            order = np.argsort(rows, kind="stable")       # read a memory map in file order
+            ids = np.empty((rows.size, dataset.ids.shape[1]), dataset.ids.dtype)
+            labels = np.empty(rows.size, dataset.labels.dtype)
+            ids[order], labels[order] = dataset.ids[rows[order]], dataset.labels[rows[order]]
+            local = np.arange(rows.size, dtype=np.int32).reshape(index.shape)
+            yield self.fns.put(ids), self.fns.put(labels), local
 
     def set_learning_rate(self, lr: float) -> None:
         self._set_state(self.state.with_learning_rate(lr))

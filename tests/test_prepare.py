@@ -169,3 +169,28 @@ def test_prepare_cli_prints_the_oov_report_and_trains_from_the_folder(tmp_path, 
                  "--no-progress", "--hidden-nums", "8", "--emb-num", "2", "--order-num", "1",
                  "--out", str(tmp_path / "run")]) == 0
     assert FeatureMap.load(tmp_path / "run" / "feature_map.json") == FeatureMap.load(os.path.join(out, "feature_map.json"))
+
+
+def test_streamed_training_equals_the_device_resident_path(tmp_path, criteo_dir):
+    """A memory-mapped prepared split streamed chunk by chunk (device-data budget 0) gives the
+    same losses and predictions as the same split placed on the device."""
+    from dcnmix.config import ModelConfig, TrainConfig
+    from dcnmix.data import batch_order
+    from dcnmix_jax.backend import JaxBackend
+    prepare(PrepareOptions(kind="criteo", paths=(str(criteo_dir / "criteo_sample_1k.txt.gz"),)),
+            str(tmp_path / "c"))
+    train, valid, _ = open_prepared(tmp_path / "c")
+    assert not train.ids.flags.owndata          # a view of the memory-mapped file, not a copy
+    cfg = ModelConfig(field_num=39, feat_dim=train.feat_dim, emb_num=4, order_num=1, r=4,
+                      hidden_nums=(16,))
+    runs = {}
+    for budget in (None, 0):
+        backend = JaxBackend(cfg, TrainConfig(), data_budget=budget)
+        assert backend.streams(train) == (budget == 0)
+        losses = [np.asarray(l) for epoch in range(2) for _, l in
+                  backend.train_chunks(train, batch_order(len(train), 64, seed=0, epoch=epoch), chunk=3)]
+        runs[budget] = np.concatenate(losses), backend.predict(valid.ids)
+    assert np.array_equal(runs[None][0], runs[0][0]) and np.array_equal(runs[None][1], runs[0][1])
+    assert main(["train", "--dataset", f"prepared:{tmp_path / 'c'}", "--device-data-budget", "1K",
+                 "--epochs", "1", "--no-progress", "--hidden-nums", "8", "--emb-num", "2",
+                 "--order-num", "1", "--out", str(tmp_path / "run")]) == 0
