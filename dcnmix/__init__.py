@@ -16,7 +16,7 @@ _LAZY = {
     "Dataset": "dcnmix.data", "DataSpec": "dcnmix.data", "DataError": "dcnmix.data",
     "load_splits": "dcnmix.data",
     "train": "dcnmix.loop", "fit": "dcnmix.loop", "Trained": "dcnmix.loop",
-    "RunFolder": "dcnmix.run",
+    "RunFolder": "dcnmix.run", "load_run": "dcnmix.inference", "LoadedRun": "dcnmix.inference",
 }
 
 

@@ -1,7 +1,9 @@
-"""The `dcnmix` command: train, prepare, svd, convert, parity. A thin layer over the Python API.
+"""The `dcnmix` command: train, prepare, predict, export, svd, convert, parity. A thin layer over the Python API.
 
     dcnmix train [--dataset SPEC] [--framework jax|torch] [model, variant, training flags]
     dcnmix prepare SPEC --out DIR [split and column options]
+    dcnmix predict RUN_DIR --data SPEC [--out FILE.parquet|.csv] [--framework jax|torch]
+    dcnmix export RUN_DIR --format stablehlo|onnx --out FILE
     dcnmix svd RUN_DIR [--layer L]
     dcnmix convert IN OUT --to jax|torch         (parity's converter)
     dcnmix parity [--quick]                      (parity's checks)
@@ -245,6 +247,55 @@ def _status(text: str) -> None:
     print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
 
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
+    p.add_argument("--data", required=True, help="criteo:PATH | csv:PATH | parquet:PATH (raw rows, "
+                                                 "encoded with the run's feature map)")
+    p.add_argument("--out", default=None, help="FILE.parquet or FILE.csv: one probability per "
+                                               "input row, in input order")
+    p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
+    p.add_argument("--batch-size", type=int, default=65536, help="rows per forward pass")
+    p.add_argument("--keep", default=None, help="a column of the input copied beside each "
+                                                "probability (a key)")
+
+
+def run_predict(args) -> int:
+    import json
+    from .inference import load_run, predict_file
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    run = load_run(args.run_dir, framework=args.framework)
+    result = predict_file(run, args.data, args.out, batch_size=args.batch_size, keep=args.keep,
+                          log=_status)
+    print(file=sys.stderr)
+    line = f"{result['rows']:,} rows scored"
+    if "auc" in result:
+        line += f"; AUC {result['auc']:.5f}, logloss {result['logloss']:.5f}"
+    print(line + (f" -> {args.out}" if args.out else ""))
+    if args.out:
+        with open(args.out + ".metrics.json", "w") as fh:
+            json.dump({**result, "data": args.data, "run": args.run_dir,
+                       "framework": args.framework}, fh, indent=2)
+    return 0
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    from .export import FORMATS
+    p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--out", required=True, help="the exported file (the feature map is copied "
+                                                "beside it)")
+
+
+def run_export(args) -> int:
+    from .export import export_run
+    info = export_run(args.run_dir, args.format, args.out)
+    print(f"wrote {info['file']} ({info['format']}, input {info['input']}"
+          + (f", opset {info['opset']}" if "opset" in info else "") + ")"
+          + (f"; feature map {info['feature_map']}" if "feature_map" in info else ""))
+    return 0
+
+
 def add_svd_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
     p.add_argument("--dataset", default=None,
@@ -285,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_prepare_arguments(sub.add_parser("prepare", help="raw files -> prepared, memory-mapped "
                                          "ids and a feature map (docs/data.md)",
                                          formatter_class=Formatter, allow_abbrev=False))
+    add_predict_arguments(sub.add_parser("predict", help="score raw rows with a trained run "
+                                         "(docs/serving.md)", formatter_class=Formatter,
+                                         allow_abbrev=False))
+    add_export_arguments(sub.add_parser("export", help="a run's model as StableHLO or ONNX",
+                                        formatter_class=Formatter, allow_abbrev=False))
     add_svd_arguments(sub.add_parser("svd", help="singular values of a run's cross weights",
                                      formatter_class=Formatter, allow_abbrev=False))
     for name, what in (("convert", "convert a weights file between the frameworks "
@@ -324,7 +380,8 @@ def main(argv=None) -> int:
     if argv[:1] in (["convert"], ["parity"]):
         return _parity(argv[1:] if argv[0] == "parity" else argv)
     args = build_parser().parse_args(argv)
-    commands = {"train": run_train, "prepare": run_prepare, "svd": run_svd}
+    commands = {"train": run_train, "prepare": run_prepare, "predict": run_predict,
+                "export": run_export, "svd": run_svd}
     return guarded(commands[args.command], args)
 
 

@@ -73,7 +73,7 @@ def torchrec_crossnet():
     return module
 
 
-@pytest.fixture(autouse=True)
-def _prepare_cache(tmp_path_factory, monkeypatch):
+def pytest_configure(config):
     """Prepared data of `--dataset criteo:/csv:` goes to a temporary cache, never ~/.cache."""
-    monkeypatch.setenv("DCNMIX_CACHE", str(tmp_path_factory.getbasetemp() / "dcnmix-cache"))
+    import tempfile
+    os.environ["DCNMIX_CACHE"] = tempfile.mkdtemp(prefix="dcnmix-cache-")

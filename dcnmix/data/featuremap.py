@@ -115,6 +115,8 @@ class FeatureMap:
         f = self.fields[index]
         missing = column.is_null().to_numpy()
         if f.kind == "numeric":
+            column = column.cast(pl.Float64)
+            missing |= column.is_nan().fill_null(False).to_numpy()      # NaN scores as missing
             keys = numeric_keys(column.cast(pl.Float64).fill_null(0).to_numpy())
             sorted_keys, order = self._lookup[index]
             if len(sorted_keys):

@@ -103,36 +103,60 @@ def _is_gzip(path: str) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _csv_reader(path: str, opt: PrepareOptions, extra: tuple[str, ...]):
+def _wanted(opt: PrepareOptions, extra, with_label: bool) -> list[str]:
+    names = [*([opt.label] if with_label else []), *(n for n, _ in opt.fields)]
+    return names + [e for e in dict.fromkeys(extra) if e not in names]
+
+
+def has_label(path: str, opt: PrepareOptions) -> bool:
+    """Whether a file has the label column (Criteo: 40 columns rather than 39)."""
+    if opt.kind == "parquet":
+        import pyarrow.parquet as pq
+        return opt.label in pq.ParquetFile(path).schema_arrow.names
+    if opt.kind == "csv" and opt.columns:
+        return opt.label in opt.columns
+    import csv
+    import gzip
+    with (gzip.open if _is_gzip(path) else open)(path, "rt", encoding="utf-8", errors="replace") as fh:
+        first = fh.readline().rstrip("\r\n")
+    if opt.kind == "criteo":
+        return first.count("\t") != len(CRITEO_FIELDS) - 1
+    return opt.label in next(csv.reader([first], delimiter=opt.delimiter), [])
+
+
+def _csv_reader(path: str, opt: PrepareOptions, extra: tuple[str, ...], with_label: bool = True):
     """A pyarrow streaming CSV reader of the label, the fields and `extra` columns."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
-    want = [opt.label, *(n for n, _ in opt.fields), *extra]
+    want = _wanted(opt, extra, with_label)
     types = {opt.label: pa.float64()}
     types.update({n: (pa.float64() if k == "numeric" else pa.string()) for n, k in opt.fields})
     if opt.kind == "criteo":
-        read = pcsv.ReadOptions(column_names=[opt.label, *CRITEO_FIELDS], block_size=BLOCK)
+        read = pcsv.ReadOptions(column_names=[*([opt.label] if with_label else []), *CRITEO_FIELDS],
+                                block_size=BLOCK)
         parse = pcsv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=False)
     else:
         read = pcsv.ReadOptions(column_names=list(opt.columns) or None, block_size=BLOCK)
         parse = pcsv.ParseOptions(delimiter=opt.delimiter, newlines_in_values=True,
                                   ignore_empty_lines=False)
-    convert = pcsv.ConvertOptions(column_types=types, include_columns=want,
+    # only an empty field is missing: "NA", "null", "nan" are tokens (or, as numbers, refused)
+    convert = pcsv.ConvertOptions(column_types=types, include_columns=want, null_values=[""],
                                   strings_can_be_null=True, quoted_strings_can_be_null=True)
     stream = pa.input_stream(path, compression="gzip" if _is_gzip(path) else None)
     return pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _polars_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...]) -> Iterator:
+def _polars_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...],
+                    with_label: bool = True) -> Iterator:
     """polars DataFrames from polars' streaming CSV reader (plain files); empty fields
     (quoted or not) are missing."""
     import polars as pl
-    want = [opt.label, *(n for n, _ in opt.fields), *extra]
+    want = _wanted(opt, extra, with_label)
     kinds = dict(opt.fields)
     types = {n: (pl.Float64 if n == opt.label or kinds.get(n) == "numeric" else pl.String)
              for n in want}
     if opt.kind == "criteo":
-        names, sep, quote = [opt.label, *CRITEO_FIELDS], "\t", None
+        names, sep, quote = [*([opt.label] if with_label else []), *CRITEO_FIELDS], "\t", None
     else:
         names, sep, quote = list(opt.columns) or None, opt.delimiter, '"'
     lf = pl.scan_csv(path, separator=sep, has_header=names is None, new_columns=names,
@@ -143,7 +167,8 @@ def _polars_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...]) -> I
     yield from lf.collect_batches(chunk_size=ROWS_PER_BATCH)
 
 
-def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = ()) -> Iterator:
+def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
+                 label_optional: bool = False) -> Iterator:
     """polars DataFrames of one file's rows, in order; parse errors become DataErrors.
     Plain Criteo files are parsed by polars (measured 2x pyarrow's streaming reader here,
     benchmarks/RESULTS.md "Data"; the column count of each line is checked beside it, see
@@ -153,16 +178,17 @@ def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = ()) ->
     import pyarrow as pa
     if not os.path.isfile(path):
         raise DataError(path, None, "no such file")
+    with_label = not label_optional or has_label(path, opt)
     try:
         if opt.kind == "criteo" and not _is_gzip(path):
-            yield from _polars_batches(path, opt, extra)
+            yield from _polars_batches(path, opt, extra, with_label)
             return
         if opt.kind == "parquet":
             import pyarrow.parquet as pq
-            columns = [opt.label, *(n for n, _ in opt.fields), *extra]
-            batches = pq.ParquetFile(path).iter_batches(batch_size=ROWS_PER_BATCH, columns=columns)
+            batches = pq.ParquetFile(path).iter_batches(batch_size=ROWS_PER_BATCH,
+                                                       columns=_wanted(opt, extra, with_label))
         else:
-            batches = _csv_reader(path, opt, extra)
+            batches = _csv_reader(path, opt, extra, with_label)
         for batch in batches:
             yield pl.from_arrow(batch)
     except (pa.ArrowInvalid, pa.ArrowKeyError, OSError, EOFError) as exc:
@@ -338,17 +364,17 @@ class TabCounter:
         if self.bad is not None or not block:
             return
         data = np.frombuffer(block, np.uint8)
-        ends = np.flatnonzero(data == 10)
-        tabs = np.cumsum(data == 9)
-        per_line = np.diff(np.concatenate([[0], tabs[ends]])) if len(ends) else np.zeros(0, int)
+        ends, tabs = np.flatnonzero(data == 10), np.flatnonzero(data == 9)
+        before = np.searchsorted(tabs, ends)          # tabs before each line end
+        per_line = np.diff(before, prepend=0)
         if len(ends):
             per_line[0] += self.carry
             wrong = np.flatnonzero(per_line != self.expected)
             if wrong.size:
                 self.bad = (self.line + int(wrong[0]) + 1, int(per_line[wrong[0]]) + 1)
-            self.carry = int(tabs[-1] - tabs[ends[-1]])
+            self.carry = len(tabs) - int(before[-1])
         else:
-            self.carry += int(tabs[-1])
+            self.carry += len(tabs)
         self.line += len(ends)
 
     def finish(self, last_byte_newline: bool) -> None:
