@@ -51,7 +51,7 @@ class LoadedRun:
             from dcnmix.layout import arrays_to_flax
             from dcnmix_jax.model import DCN
             self.model = DCN(**self.config.kwargs())
-            self.variables = arrays_to_flax(self.arrays, self.config)
+            self.variables = jax.device_put(arrays_to_flax(self.arrays, self.config))  # once
             apply = jax.jit(self.model.apply)
             return lambda ids: np.asarray(apply(self.variables, ids))
         import torch
