@@ -52,7 +52,10 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
 def default_data_budget() -> int:
     """A quarter of the first device's memory (its allocator's limit), or of the host's RAM
     where the device reports none (CPU)."""
-    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)() or {}
+    try:       # this process's device: another process's cannot report its memory
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # backends without memory statistics raise several kinds of error
+        stats = {}
     if stats.get("bytes_limit"):
         return int(stats["bytes_limit"]) // 4
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
