@@ -23,12 +23,16 @@ class Steps:
     """The functions a backend trains and predicts with (all jitted, the state donated):
     step(state, ids, labels) -> (state, loss); steps(state, ids, labels, index [S, B]) ->
     (state, losses [S]) over device-resident rows; predict(state, ids) -> probabilities;
-    put(x) places host data where the steps expect it."""
+    put(x) places host data where the steps expect it; batches(state, ids [S, B, F],
+    labels [S, B]) -> (state, losses [S]) over streamed batches, whose B axis is split by
+    batch_sharding (None: one device)."""
 
     step: Callable
     steps: Callable
     predict: Callable
     put: Callable
+    batches: Callable = None
+    batch_sharding: object = None
 
 
 def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
@@ -41,12 +45,14 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
                                        torch_adam(tc.lr, weight_decay=tc.weight_decay),
                                        dropout_key, lr=tc.lr, emb_weight_decay=emb_wd)
         return state, lazy.lazy_step, lazy.lazy_predict, Steps(
-            lazy.lazy_train_step, lazy.lazy_train_steps, lazy.lazy_predict_batch, jax.device_put)
+            lazy.lazy_train_step, lazy.lazy_train_steps, lazy.lazy_predict_batch, jax.device_put,
+            lazy.lazy_train_batches)
     from . import steps
     tx = torch_adam(tc.lr, weight_decay=tc.weight_decay, emb_weight_decay=tc.emb_weight_decay)
     state = create_state(model, variables, tx, dropout_key)
     return state, steps.step, steps.predict_probs, Steps(
-        steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put)
+        steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put,
+        steps.train_batches)
 
 
 def default_data_budget() -> int:
@@ -108,6 +114,7 @@ class JaxBackend:
             self.fns, self._shardings = sharded_steps(mesh, state, step_fn, predict_fn)
         self._set_state(state)
         self._resident = None
+        self.read_log = None
 
     def streams(self, dataset) -> bool:
         """Whether `dataset` is streamed (larger than the device-data budget)."""
@@ -126,31 +133,47 @@ class JaxBackend:
         size = len(order[0])
         full = [b for b in order if len(b) == size]
         if self.streams(dataset):
-            chunks = self._streamed(dataset, full, chunk)
+            for ids, labels in self._streamed(dataset, full, chunk):
+                self.state, losses = self.fns.batches(self.state, ids, labels)
+                yield ids.shape[0] * ids.shape[1], losses
         else:
             if self._resident is None or self._resident[0] is not dataset:
                 self._resident = (dataset, put(dataset.ids), put(dataset.labels))
             _, ids, labels = self._resident
-            chunks = ((ids, labels, np.stack(full[s:s + chunk]).astype(np.int32))
-                      for s in range(0, len(full), chunk))
-        for ids, labels, index in chunks:
-            self.state, losses = self.fns.steps(self.state, ids, labels, put(index))
-            yield index.size, losses
+            for s in range(0, len(full), chunk):
+                index = np.stack(full[s:s + chunk]).astype(np.int32)
+                self.state, losses = self.fns.steps(self.state, ids, labels, put(index))
+                yield index.size, losses
         for b in order[len(full):]:
             self.state, loss = self.fns.step(self.state, put(dataset.ids[b]), put(dataset.labels[b]))
             yield len(b), loss[None]
 
     def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
-        """(ids, labels, local index) per chunk: the chunk's rows gathered on the host."""
+        """(ids [S, B, F], labels [S, B]) per chunk of S batches, on the device. Each process
+        gathers from the host data only the rows its devices hold (the batch axis is split
+        over the mesh's 'data' axis); `read_log`, when a list, records them (tests)."""
         for start in range(0, len(full), chunk):
             index = np.stack(full[start:start + chunk])
-            rows = index.ravel()
-            order = np.argsort(rows, kind="stable")       # read a memory map in file order
-            ids = np.empty((rows.size, dataset.ids.shape[1]), dataset.ids.dtype)
-            labels = np.empty(rows.size, dataset.labels.dtype)
-            ids[order], labels[order] = dataset.ids[rows[order]], dataset.labels[rows[order]]
-            local = np.arange(rows.size, dtype=np.int32).reshape(index.shape)
-            yield self.fns.put(ids), self.fns.put(labels), local
+            yield (self._place_rows(dataset.ids, index), self._place_rows(dataset.labels, index))
+
+    def _place_rows(self, source, index: np.ndarray):
+        shape = index.shape + source.shape[1:]
+
+        def rows(part=(slice(None), slice(None))):
+            wanted = index[part[0], part[1]]
+            flat = wanted.ravel()
+            order = np.argsort(flat, kind="stable")       # read a memory map in file order
+            out = np.empty((flat.size,) + source.shape[1:], source.dtype)
+            out[order] = source[flat[order]]
+            if self.read_log is not None and source.ndim == 2:
+                self.read_log.append(flat)
+            return out.reshape(wanted.shape + source.shape[1:])
+        if self.fns.batch_sharding is None:
+            return jax.device_put(rows())
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        spec = P(None, "data", *([None] * (source.ndim - 1)))
+        sharding = NamedSharding(self.fns.batch_sharding.mesh, spec)
+        return jax.make_array_from_callback(shape, sharding, lambda part: rows(part[:2]))
 
     def set_learning_rate(self, lr: float) -> None:
         self._set_state(self.state.with_learning_rate(lr))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from .optim import lazy_adam_rows, set_learning_rate
-from .steps import scan_steps
+from .steps import scan_batches, scan_steps
 
 
 @flax.struct.dataclass
@@ -109,3 +109,4 @@ def lazy_predict(state: LazyState, ids):
 
 
 lazy_predict_batch = jax.jit(lazy_predict)
+lazy_train_batches = jax.jit(scan_batches(lazy_step), donate_argnums=0)

@@ -114,7 +114,7 @@ def sharded_steps(mesh: Mesh, state, step_fn, predict_fn):
     predict_fn(state, ids) -> probs jitted with the state donated and kept in its shardings;
     batches are split over 'data'; `put` places host data replicated."""
     from .backend import Steps
-    from .steps import scan_steps
+    from .steps import scan_batches, scan_steps
     shardings = state_shardings(state, mesh)
     replicated = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P("data"))
@@ -122,5 +122,7 @@ def sharded_steps(mesh: Mesh, state, step_fn, predict_fn):
     steps = Steps(step=jax.jit(step_fn, donate_argnums=0, out_shardings=out),
                   steps=jax.jit(scan_steps(step_fn, batch), donate_argnums=0, out_shardings=out),
                   predict=jax.jit(predict_fn, out_shardings=replicated),
-                  put=lambda x: place(x, replicated))
+                  put=lambda x: place(x, replicated),
+                  batches=jax.jit(scan_batches(step_fn), donate_argnums=0, out_shardings=out),
+                  batch_sharding=NamedSharding(mesh, P(None, "data")))
     return steps, shardings

@@ -77,6 +77,15 @@ def scan_steps(step_fn, batch_sharding=None):
     return steps
 
 
+def scan_batches(step_fn):
+    """S calls of step_fn in one lax.scan over batches given whole: (state, ids [S, B, F],
+    labels [S, B]) -> (state, losses [S]). The streaming path's body: each process may hold
+    only its own rows of every batch (ids sharded over the mesh's 'data' axis on B)."""
+    def steps(state, ids, labels):
+        return jax.lax.scan(lambda st, batch: step_fn(st, *batch), state, (ids, labels))
+    return steps
+
+
 train_steps = jax.jit(scan_steps(step), donate_argnums=0)
 """(state, ids [N, F], labels [N], index [S, B] int32) -> (state, losses [S]): a whole chunk
 of an epoch costs one dispatch and no host transfer. Same arithmetic as S calls of
@@ -90,6 +99,8 @@ def predict_probs(state: TrainState, ids):
 
 
 predict_batch = jax.jit(predict_probs)
+train_batches = jax.jit(scan_batches(step), donate_argnums=0)
+"""(state, ids [S, B, F], labels [S, B]) -> (state, losses [S]); the state is donated."""
 
 
 def predict(state, ids: np.ndarray, batch_size: int = 8192, predict_batch=predict_batch) -> np.ndarray:

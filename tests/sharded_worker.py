@@ -29,6 +29,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--state-in", default=None, help="resume from this state file")
     p.add_argument("--state-out", default=None, help="save the state after training here")
+    p.add_argument("--stream", action="store_true",
+                   help="stream the training rows from the host (device-data budget 0); each "
+                        "process saves the rows it read to OUT.rows<process>.npy")
     args = p.parse_args()
     import jax
     if args.coordinator:
@@ -45,7 +48,9 @@ def main() -> None:
     mesh = make_mesh(*parse_mesh(args.mesh)) if args.mesh else None
     tc = TrainConfig(lr=3e-3, weight_decay=1e-4, seed=0, embedding_optimizer=args.optimizer,
                      dtype=args.dtype)
-    backend = JaxBackend(cfg, tc, mesh=mesh)
+    backend = JaxBackend(cfg, tc, mesh=mesh, data_budget=0 if args.stream else None)
+    if args.stream:
+        backend.read_log = []
     losses, start = [], 0
     if args.state_in:
         with open(args.state_in, "rb") as fh:
@@ -55,6 +60,9 @@ def main() -> None:
         order = batch_order(len(train), 256, seed=0, epoch=epoch)   # 11 full batches + 1 partial
         for _, chunk_losses in backend.train_chunks(train, order, chunk=4):
             losses.append(np.asarray(chunk_losses, np.float64).ravel())
+    if args.stream:
+        np.save(f"{args.out}.rows{jax.process_index()}.npy",
+                np.array([np.asarray(r) for r in backend.read_log[:1]]))
     if args.state_out:
         data = backend.state_bytes()
         if jax.process_index() == 0:

@@ -89,6 +89,25 @@ def test_two_processes_equal_one(tmp_path):
     _assert_same(_run(tmp_path, "one"), two, 1e-5)
 
 
+def test_two_processes_stream_disjoint_shards(tmp_path):
+    """Streaming over 2 processes: each process gathers only its half of every batch from the
+    host data (the first chunk's rows of the two are disjoint and together the whole chunk),
+    and training equals one device with the data on it."""
+    coordinator = f"127.0.0.1:{_free_port()}"
+    out = str(tmp_path / "stream.npz")
+    procs = [subprocess.Popen([sys.executable, WORKER, out, "--dtype", "float64", "--mesh", "2x4",
+                               "--coordinator", coordinator, "--num-processes", "2", "--stream",
+                               "--process-id", str(i)], env=_env(4, True),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for i in range(2)]
+    logs = [p.communicate(timeout=600)[0].decode(errors="replace") for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(x[-3000:] for x in logs)
+    first = [set(np.load(f"{out}.rows{i}.npy")[0].tolist()) for i in range(2)]
+    assert first[0] and first[1] and not first[0] & first[1]
+    assert len(first[0]) == len(first[1]) == 4 * 256 // 2          # chunk of 4 batches of 256
+    _assert_same(_run(tmp_path, "one"), dict(np.load(out)), 1e-5)
+
+
 def test_cli_mesh_flag_errors():
     from dcnmix.cli import train_main as main
     assert main(["--mesh", "3x", "--epochs", "1"]) == 2
