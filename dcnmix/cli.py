@@ -56,6 +56,13 @@ def _bytes(text: str) -> int:
     return int(value)
 
 
+def _buckets(text: str) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple((name.strip(), int(n)) for name, n in (part.split("=") for part in _csv_list(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIELD=N,FIELD=N, got {text!r}") from None
+
+
 def _csv_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -215,6 +222,9 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     add_column_arguments(c)
     c.add_argument("--columns", type=_csv_list, default=(),
                    help="csv without a header line: the names of its columns")
+    c.add_argument("--hash-buckets", type=_buckets, default=(), metavar="FIELD=N,...",
+                   help="categorical fields too large to enumerate: id = 2 + fnv1a64(token) %% N "
+                        "(no vocabulary, no out-of-vocabulary id)")
 
 
 def run_prepare(args) -> int:
@@ -233,7 +243,7 @@ def run_prepare(args) -> int:
                          categorical=args.categorical, numeric=args.numeric,
                          delimiter=args.delimiter, columns=args.columns, min_count=args.min_count,
                          split_column=args.split_column, order_by=args.order_by,
-                         split_seed=args.split_seed)
+                         split_seed=args.split_seed, hash_buckets=args.hash_buckets)
     command = "dcnmix prepare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["prepare"] else None
     fmap = prepare(opt, args.out, command=command, log=_status)
     print(file=sys.stderr)

@@ -194,3 +194,27 @@ def test_streamed_training_equals_the_device_resident_path(tmp_path, criteo_dir)
     assert main(["train", "--dataset", f"prepared:{tmp_path / 'c'}", "--device-data-budget", "1K",
                  "--epochs", "1", "--no-progress", "--hidden-nums", "8", "--emb-num", "2",
                  "--order-num", "1", "--out", str(tmp_path / "run")]) == 0
+
+
+def test_hashed_fields_need_no_vocabulary(tmp_path, criteo_dir):
+    from dcnmix.data.featuremap import fnv1a64
+    import polars as pl
+    assert int(fnv1a64(pl.Series(["a"]))[0]) == 0xAF63DC4C8601EC8C      # FNV-1a 64 test vector
+    assert int(fnv1a64(pl.Series([""]))[0]) == 0xCBF29CE484222325
+    src = str(criteo_dir / "criteo_sample_1k.txt.gz")
+    assert main(["prepare", f"criteo:{src}", "--hash-buckets", "C3=100,C4=50",
+                 "--out", str(tmp_path / "h")]) == 0
+    fmap = FeatureMap.load(tmp_path / "h" / "feature_map.json")
+    c3 = fmap.field_names.index("C3")
+    assert fmap.fields[c3].kind == "hashed" and fmap.fields[c3].cardinality == 102
+    train = open_prepared(tmp_path / "h")[0]
+    local = train.ids[:, c3] - fmap.offsets[c3]
+    assert local.min() >= 0 and local.max() < 102 and len(np.unique(local)) > 20
+    raw = pl.read_csv(src, separator="\t", has_header=False, new_columns=["label", *fmap.field_names],
+                      schema_overrides={n: pl.String for n in fmap.field_names}, n_rows=5)
+    expect = 2 + fnv1a64(raw["C3"]) % np.uint64(100)
+    got = fmap.encode(raw.with_columns([pl.col(f.name).cast(pl.Float64) for f in fmap.fields
+                                        if f.kind == "numeric"]))[:, c3] - fmap.offsets[c3]
+    assert np.array_equal(np.where(raw["C3"].is_null().to_numpy(), 0, expect.astype(np.int64)), got)
+    with pytest.raises(ValueError, match="hash-buckets"):
+        PrepareOptions(kind="criteo", paths=(src,), hash_buckets=(("I1", 10),))

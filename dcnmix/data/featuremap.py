@@ -22,7 +22,8 @@ import numpy as np
 
 from .vocab import FIRST_TOKEN, MISSING, OOV
 
-KINDS = ("categorical", "numeric", "given")
+KINDS = ("categorical", "numeric", "hashed", "given")
+FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,10 +34,30 @@ class Field:
     kind: str
     tokens: tuple = ()
     counts: tuple = ()
+    buckets: int = 0            # kind 'hashed': local id = 2 + fnv1a64(token) % buckets
 
     @property
     def cardinality(self) -> int:
-        return FIRST_TOKEN + len(self.tokens)
+        return FIRST_TOKEN + (self.buckets if self.kind == "hashed" else len(self.tokens))
+
+
+def fnv1a64(column) -> np.ndarray:
+    """FNV-1a 64-bit hashes (uint64) of a polars String Series' UTF-8 bytes, vectorised over
+    rows (a loop over byte positions only). Stable across versions and platforms, unlike
+    polars' own hash. Nulls hash as the empty string (the caller masks them)."""
+    import pyarrow as pa
+    arrow = column.fill_null("").to_arrow().cast(pa.large_string())
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    offsets = np.frombuffer(arrow.buffers()[1], np.int64)[arrow.offset:arrow.offset + len(arrow) + 1]
+    data = np.frombuffer(arrow.buffers()[2], np.uint8) if arrow.buffers()[2] else np.zeros(0, np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    h = np.full(len(arrow), FNV_OFFSET, np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(int(lengths.max(initial=0))):
+            live = np.flatnonzero(lengths > j)
+            h[live] = (h[live] ^ data[starts[live] + j].astype(np.uint64)) * FNV_PRIME
+    return h
 
 
 def numeric_keys(values: np.ndarray) -> np.ndarray:
@@ -99,13 +120,16 @@ class FeatureMap:
         import polars as pl
         out = []
         for f in self.fields:
-            if f.kind == "numeric":
+            if f.kind in ("hashed", "given"):
+                out.append(None)
+            elif f.kind == "numeric":
                 keys = np.array([token_key(t) for t in f.tokens], np.int64)
                 order = np.argsort(keys, kind="stable")
                 out.append((keys[order], order))
             else:
                 out.append(pl.DataFrame({"token": pl.Series(f.tokens, dtype=pl.String),
-                                         "local": np.arange(FIRST_TOKEN, f.cardinality, dtype=np.int64)}))
+                                         "local": np.arange(FIRST_TOKEN, f.cardinality,
+                                                            dtype=np.int64)}))
         return out
 
     def encode_column(self, index: int, column) -> np.ndarray:
@@ -114,6 +138,9 @@ class FeatureMap:
         import polars as pl
         f = self.fields[index]
         missing = column.is_null().to_numpy()
+        if f.kind == "hashed":
+            local = FIRST_TOKEN + (fnv1a64(column.cast(pl.String)) % np.uint64(f.buckets)).astype(np.int64)
+            return np.where(missing, MISSING, local).astype(np.int64)
         if f.kind == "numeric":
             column = column.cast(pl.Float64)
             missing |= column.is_nan().fill_null(False).to_numpy()      # NaN scores as missing
@@ -145,8 +172,9 @@ class FeatureMap:
                 "given_feat_dim": self.given_feat_dim,
                 "offsets": [int(x) for x in self.offsets],
                 "fields": [{"name": f.name, "kind": f.kind, "cardinality": f.cardinality,
-                            "tokens": list(f.tokens), "counts": [int(c) for c in f.counts]}
-                           for f in self.fields], **self.info}
+                            "buckets": f.buckets, "tokens": list(f.tokens),
+                            "counts": [int(c) for c in f.counts]} for f in self.fields],
+                **self.info}
         return json.dumps(data) + "\n"   # no indent: the C encoder, for large vocabularies
 
     @classmethod
@@ -155,8 +183,8 @@ class FeatureMap:
             data = json.loads(text)
             if data.get("format") != "dcnmix-feature-map":
                 raise ValueError(f"format is {data.get('format')!r}, expected 'dcnmix-feature-map'")
-            fields = tuple(Field(d["name"], d["kind"], tuple(d["tokens"]), tuple(d["counts"]))
-                           for d in data["fields"])
+            fields = tuple(Field(d["name"], d["kind"], tuple(d["tokens"]), tuple(d["counts"]),
+                                 int(d.get("buckets", 0))) for d in data["fields"])
             bad = [f.kind for f in fields if f.kind not in KINDS]
             if bad:
                 raise ValueError(f"unknown field kinds {bad}")

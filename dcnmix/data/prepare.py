@@ -59,10 +59,17 @@ class PrepareOptions:
     order_by: str | None = None
     split_seed: int = 0
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    hash_buckets: tuple[tuple[str, int], ...] = ()   # categorical fields hashed into N buckets
 
     def __post_init__(self):
         for name in ("paths", "categorical", "numeric", "columns", "fractions"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "hash_buckets", tuple((str(f), int(n)) for f, n in
+                                                       dict(self.hash_buckets).items()))
+        categorical = {n for n, k in self.fields if k == "hashed"}
+        bad = [f for f, n in self.hash_buckets if f not in categorical or n < 1]
+        if bad:
+            raise ValueError(f"--hash-buckets {bad}: not categorical fields, or fewer than 1 bucket")
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"unknown data kind {self.kind!r} (expected one of {SOURCE_KINDS})")
         if len(self.paths) not in (1, 3):
@@ -82,10 +89,12 @@ class PrepareOptions:
 
     @property
     def fields(self) -> tuple[tuple[str, str], ...]:
-        """(name, kind) per field, in id order."""
+        """(name, kind) per field, in id order; kind categorical, hashed or numeric."""
+        hashed = dict(self.hash_buckets)
+        cat = lambda n: "hashed" if n in hashed else "categorical"
         if self.kind == "criteo":
-            return tuple((n, "numeric" if n in CRITEO_NUMERIC else "categorical") for n in CRITEO_FIELDS)
-        return tuple([(c, "categorical") for c in self.categorical] + [(c, "numeric") for c in self.numeric])
+            return tuple((n, "numeric" if n in CRITEO_NUMERIC else cat(n)) for n in CRITEO_FIELDS)
+        return tuple([(c, cat(c)) for c in self.categorical] + [(c, "numeric") for c in self.numeric])
 
     def split_rule(self) -> dict:
         if len(self.paths) == 3:
@@ -321,6 +330,8 @@ class TokenCounts:
         import polars as pl
         train = batch.filter(pl.Series(train_mask))
         for i, (name, kind) in enumerate(self.fields):
+            if kind == "hashed":
+                continue
             col = train[name].drop_nulls()
             if kind == "numeric":
                 col = pl.Series("values", numeric_keys(col.to_numpy()))
@@ -334,10 +345,13 @@ class TokenCounts:
         import polars as pl
         return pl.concat(parts).group_by("values").agg(pl.col("counts").sum())
 
-    def fields_kept(self, min_count: int) -> tuple[Field, ...]:
+    def fields_kept(self, min_count: int, buckets: dict) -> tuple[Field, ...]:
         import polars as pl
         out = []
         for i, (name, kind) in enumerate(self.fields):
+            if kind == "hashed":
+                out.append(Field(name, kind, buckets=buckets[name]))
+                continue
             if not self.pending[i]:
                 out.append(Field(name, kind))
                 continue
@@ -433,7 +447,7 @@ def count_pass(opt: PrepareOptions, splitter: Splitter, log) -> tuple[tuple[Fiel
         counts.add(batch, split == 0)
         rows = [r + int((split == s).sum()) for s, r in enumerate(rows)]
         log(f"counted {sum(rows):,} rows")
-    return counts.fields_kept(opt.min_count), rows
+    return counts.fields_kept(opt.min_count, dict(opt.hash_buckets)), rows
 
 
 def encode_pass(opt: PrepareOptions, splitter: Splitter, fmap: FeatureMap, rows, folder: str,
