@@ -25,7 +25,7 @@ def main() -> None:
     for cross in ("mix", "full"):
         cfg = ModelConfig(field_num=10, feat_dim=72, emb_num=16, order_num=2, cross=cross)
         with tempfile.TemporaryDirectory() as out:
-            s = fit(cfg, TrainConfig(), (train, valid, test), out, progress=False, log=lambda *_: None)
+            s = fit(cfg, TrainConfig(), (train, valid, test), out, progress=False, overwrite=True, log=lambda *_: None)
         rows.append((f"DCN ({cross}, parallel, order 2), early stopping", s["test_auc"], s["best_epoch"]))
         print(f"done {cross}", file=sys.stderr)
     print("| model | test AUC | best epoch |\n| --- | --- | --- |")

@@ -99,6 +99,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
     p.add_argument("--out", default="runs/latest", help="the run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run an existing OUT holds (without it, such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for either framework (default: the framework's own choice)")
@@ -167,7 +169,8 @@ def run_train(args, framework: str | None = None) -> int:
     tc, options = train_config(args), model_options(args)
     mesh, out = _scale_out(args, framework)
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
-                         resume=args.resume, progress=not args.no_progress, mesh=mesh,
+                         resume=args.resume, overwrite=args.overwrite,
+                         progress=not args.no_progress, mesh=mesh,
                          threads=args.threads, data_budget=args.device_data_budget)
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "

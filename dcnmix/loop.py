@@ -126,8 +126,9 @@ def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool,
     """Progress restored from the checkpoint (with --resume), else a fresh start."""
     found = folder.read_checkpoint(identity) if resume else None
     if found is None:
-        folder.save_weights("init.safetensors", backend.arrays(), cfg)
-        return Progress(lr=tc.lr)
+        progress = Progress(lr=tc.lr)
+        folder.save_weights("init.safetensors", backend.arrays(), cfg, {"run_id": progress.run_id})
+        return progress
     progress, state = found
     backend.restore_state(state)
     if progress.lr != tc.lr:
@@ -152,7 +153,7 @@ def _epoch(folder, backend, cfg, tc, splits, progress: Progress, identity, show:
     if improved:
         progress.best = {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
         folder.save_weights("best.safetensors", backend.arrays(), cfg,
-                            {"epoch": epoch + 1, "val_auc": metrics["auc"]})
+                            {"epoch": epoch + 1, "val_auc": metrics["auc"], "run_id": progress.run_id})
     lr = next_learning_rate(progress, tc, improved)
     if lr != progress.lr:
         backend.set_learning_rate(lr)
@@ -177,29 +178,34 @@ def _summary(backend, cfg, tc, splits, progress: Progress, framework, data, wall
 
 
 def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
-        resume: bool = False, progress: bool = True, log=print, mesh=None,
-        data: DataSpec | None = None, data_budget: int | None = None) -> dict:
+        resume: bool = False, overwrite: bool = False, progress: bool = True, log=print,
+        mesh=None, data: DataSpec | None = None, data_budget: int | None = None) -> dict:
     """Train with early stopping; returns the summary (also written to out/summary.json).
 
     data: the spec the splits came from, recorded in the run folder and checked on resume.
+    The folder is locked for this process; one that holds a run needs resume or overwrite.
     mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
     row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
     for part in splits:
         check_ids(part.ids, cfg.feat_dim, part.field_names)
     folder = RunFolder(out)
-    folder.prepare()
-    folder.save_feature_map(splits[0].vocab)
-    backend = make_backend(framework, cfg, tc, mesh, data_budget)
-    identity = run_identity(cfg, tc, framework, data)
-    state = _start(folder, backend, cfg, tc, identity, resume, log)
-    wall0 = time.time()
-    while state.epochs_done < tc.epochs and not should_stop(state, tc):
-        _epoch(folder, backend, cfg, tc, splits, state, identity, progress, log)
-    backend.load_arrays(folder.load_weights("best.safetensors", cfg))
-    summary = _summary(backend, cfg, tc, splits, state, framework, data, wall0,
-                       evaluate(backend, splits[2]))
-    folder.write_summary(summary)
-    return summary
+    folder.claim(resume=resume, overwrite=overwrite)
+    try:
+        folder.prepare()
+        folder.save_feature_map(splits[0].vocab)
+        backend = make_backend(framework, cfg, tc, mesh, data_budget)
+        identity = run_identity(cfg, tc, framework, data)
+        state = _start(folder, backend, cfg, tc, identity, resume, log)
+        wall0 = time.time()
+        while state.epochs_done < tc.epochs and not should_stop(state, tc):
+            _epoch(folder, backend, cfg, tc, splits, state, identity, progress, log)
+        backend.load_arrays(folder.load_weights("best.safetensors", cfg, run_id=state.run_id))
+        summary = _summary(backend, cfg, tc, splits, state, framework, data, wall0,
+                           evaluate(backend, splits[2]))
+        folder.write_summary({**summary, "run_id": state.run_id})
+        return summary
+    finally:
+        folder.release()
 
 
 class Trained(NamedTuple):
@@ -234,7 +240,8 @@ def as_splits(data, split_seed: int = 0, log=print
 
 
 def train(config, data="synthetic", *, out: str = "runs/latest", framework: str = "jax",
-          train_config: TrainConfig | None = None, resume: bool = False, progress: bool = True,
+          train_config: TrainConfig | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True,
           log=print, mesh=None, threads: int | None = None,
           data_budget: int | None = None) -> Trained:
     """Train a DCN in either framework and write its run folder; the CLI is a thin layer over it.
@@ -256,6 +263,7 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")
-    summary = fit(config, tc, splits, out, framework=framework, resume=resume, progress=progress,
-                  log=log, mesh=mesh, data=spec, data_budget=data_budget)
+    summary = fit(config, tc, splits, out, framework=framework, resume=resume,
+                  overwrite=overwrite, progress=progress, log=log, mesh=mesh, data=spec,
+                  data_budget=data_budget)
     return Trained(summary, os.fspath(out))

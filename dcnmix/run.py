@@ -11,14 +11,28 @@
 Every file is written atomically (temporary file, fsync, rename); run.json is written after
 its epoch's state file and names it, so a kill at any moment leaves run.json pointing at a
 complete, matching state. Framework-free.
+
+Ownership and integrity: a trainer holds an exclusive lock on OUT/.lock for its whole life
+(flock: released by the kernel when the process ends, so a dead trainer leaves no stale
+lock); a folder that holds a run is refused unless the run resumes or is overwritten; every
+weights file carries the run's id, and the best weights are checked to be this run's; run.json
+carries a sha256 of itself and of the state file it names, both checked on resume.
 """
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
 import json
 import os
+import shutil
+import uuid
 
 from .weights import WeightsError, atomic_write_bytes, load, save, write_json
+
+# what a run leaves in its folder; --overwrite removes exactly these
+RUN_FILES = ("init.safetensors", "best.safetensors", "metrics.jsonl", "summary.json",
+             "feature_map.json", "checkpoint")
 
 
 class RunError(RuntimeError):
@@ -33,6 +47,7 @@ class Progress:
     best: dict = dataclasses.field(default_factory=lambda: {"epoch": 0, "auc": -1.0})
     lr: float = 0.0
     train_seconds: float = 0.0
+    run_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def epochs_done(self) -> int:
@@ -49,6 +64,42 @@ class RunFolder:
 
     def path(self, name: str) -> str:
         return os.path.join(self.out, name)
+
+    def claim(self, *, resume: bool, overwrite: bool) -> None:
+        """Lock the folder for this process (RunError if another trainer holds it); refuse a
+        folder that holds a run unless it resumes (resume) or is replaced (overwrite)."""
+        try:
+            os.makedirs(self.out, exist_ok=True)
+            self._lock = open(self.path(".lock"), "a+")
+        except OSError as exc:
+            raise RunError(f"output folder {self.out!r} is not writable: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            raise RunError(f"{self.out}: another trainer ({holder}) is using this run folder; "
+                           "wait for it or choose another --out") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}")
+        self._lock.flush()
+        present = [n for n in RUN_FILES if os.path.exists(self.path(n))]
+        if present and not resume and not overwrite:
+            self.release()
+            raise RunError(f"{self.out} holds a run already ({', '.join(present)}): --resume "
+                           "continues it, --overwrite replaces it")
+        if overwrite and not resume:
+            for name in present:
+                target = self.path(name)
+                shutil.rmtree(target) if os.path.isdir(target) else os.unlink(target)
+
+    def release(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None and not lock.closed:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            lock.close()
 
     def prepare(self) -> None:
         """Create the folder; fail before training if it cannot be written (or the disk is
@@ -80,13 +131,16 @@ class RunFolder:
     def save_weights(self, name: str, arrays: dict, config, extra: dict | None = None) -> None:
         save(self.path(name), arrays, config, extra)
 
-    def load_weights(self, name: str, config=None) -> dict:
-        """Torch-keyed arrays of OUT/name; with `config`, refused unless the file's config
-        is that one."""
-        arrays, stored, _ = load(self.path(name))
+    def load_weights(self, name: str, config=None, run_id: str | None = None) -> dict:
+        """Torch-keyed arrays of OUT/name; with `config` / `run_id`, refused unless the file
+        holds that configuration / was written by that run."""
+        arrays, stored, meta = load(self.path(name))
         if config is not None and stored != config:
             raise WeightsError(f"{self.path(name)}: holds a model of another configuration "
                                f"({stored}), not this run's ({config})")
+        if run_id is not None and meta.get("run_id") != run_id:
+            raise WeightsError(f"{self.path(name)}: written by another run ({meta.get('run_id')}), "
+                               f"not this one ({run_id})")
         return arrays
 
     # ---------------------------------------------------------------- resume
@@ -96,10 +150,14 @@ class RunFolder:
         if not os.path.exists(self.run_json):
             return None
         record = self._read_json(self.run_json)
+        with open(self.run_json, "rb") as fh:
+            exact = fh.read() == (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        if record.pop("sha256", None) != _digest(record) or not exact:
+            raise RunError(f"{self.run_json}: contents do not match their sha256 (corrupt file)")
         try:
             stored, state_name = record["identity"], record["state"]
             progress = Progress(history=list(record["history"]), best=dict(record["best"]),
-                                lr=float(record["lr"]),
+                                lr=float(record["lr"]), run_id=str(record["run_id"]),
                                 train_seconds=float(record["train_seconds"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{self.run_json}: not a run record ({type(exc).__name__}: {exc})") from None
@@ -109,10 +167,14 @@ class RunFolder:
         state_path = os.path.join(self.checkpoint_dir, os.path.basename(str(state_name)))
         try:
             with open(state_path, "rb") as fh:
-                return progress, fh.read()
+                state = fh.read()
         except OSError as exc:
             raise RunError(f"{state_path}: cannot read the state named by {self.run_json} "
                            f"({exc.strerror or exc})") from None
+        if hashlib.sha256(state).hexdigest() != record.get("state_sha256"):
+            raise RunError(f"{state_path}: contents do not match the sha256 in {self.run_json} "
+                           "(corrupt file)")
+        return progress, state
 
     def write_checkpoint(self, progress: Progress, identity: dict, state_file: str,
                          state: bytes) -> None:
@@ -120,9 +182,11 @@ class RunFolder:
         older states are removed and metrics.jsonl rewritten."""
         state_name = f"epoch-{progress.epochs_done}-{state_file}"
         atomic_write_bytes(os.path.join(self.checkpoint_dir, state_name), state)
-        write_json(self.run_json, {"identity": identity, "history": progress.history,
-                                   "best": progress.best, "train_seconds": progress.train_seconds,
-                                   "lr": progress.lr, "state": state_name})
+        record = {"identity": identity, "history": progress.history, "best": progress.best,
+                  "train_seconds": progress.train_seconds, "lr": progress.lr,
+                  "run_id": progress.run_id, "state": state_name,
+                  "state_sha256": hashlib.sha256(state).hexdigest()}
+        write_json(self.run_json, {**record, "sha256": _digest(record)})
         for old in os.listdir(self.checkpoint_dir):
             if old.startswith("epoch-") and old != state_name:
                 os.unlink(os.path.join(self.checkpoint_dir, old))
@@ -148,3 +212,7 @@ class RunFolder:
         if not isinstance(data, dict):
             raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}")
         return data
+
+
+def _digest(record: dict) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

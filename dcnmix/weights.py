@@ -97,6 +97,7 @@ def load(path) -> tuple[dict[str, np.ndarray], ModelConfig, dict]:
         raise WeightsError(f"{path}: format version {version!r} is not one this dcnmix reads (1, 2)")
     if digest(arrays, meta if version == VERSION else None) != meta.get("sha256"):
         raise WeightsError(f"{path}: contents do not match their sha256 (corrupt file)")
+
     try:
         config = ModelConfig.from_json(meta["config"])
     except Exception as exc:

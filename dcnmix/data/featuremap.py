@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -175,12 +176,17 @@ class FeatureMap:
                             "buckets": f.buckets, "tokens": list(f.tokens),
                             "counts": [int(c) for c in f.counts]} for f in self.fields],
                 **self.info}
+        data["sha256"] = hashlib.sha256(json.dumps(data).encode()).hexdigest()
         return json.dumps(data) + "\n"   # no indent: the C encoder, for large vocabularies
 
     @classmethod
     def from_json(cls, text: str, path: str = "feature_map.json") -> "FeatureMap":
         try:
             data = json.loads(text)
+            stored = data.pop("sha256", None)
+            if stored != hashlib.sha256(json.dumps(data).encode()).hexdigest() or \
+                    text != json.dumps({**data, "sha256": stored}) + "\n":
+                raise ValueError("contents do not match their sha256 (corrupt file)")
             if data.get("format") != "dcnmix-feature-map":
                 raise ValueError(f"format is {data.get('format')!r}, expected 'dcnmix-feature-map'")
             fields = tuple(Field(d["name"], d["kind"], tuple(d["tokens"]), tuple(d["counts"]),
@@ -189,7 +195,7 @@ class FeatureMap:
             if bad:
                 raise ValueError(f"unknown field kinds {bad}")
             known = {"format", "version", "label", "min_count", "feat_dim", "given_feat_dim",
-                     "offsets", "fields"}
+                     "offsets", "fields", "sha256"}
             fmap = cls(fields, int(data["min_count"]), data.get("label", "label"),
                        data.get("given_feat_dim"), {k: v for k, v in data.items() if k not in known})
         except (ValueError, KeyError, TypeError) as exc:
@@ -209,8 +215,11 @@ class FeatureMap:
     def load(cls, path) -> "FeatureMap":
         path = os.fspath(path)
         try:
-            with open(path) as fh:
+            with open(path, encoding="utf-8") as fh:
                 text = fh.read()
+        except UnicodeDecodeError as exc:
+            from .errors import DataError
+            raise DataError(path, None, f"not valid UTF-8 ({exc.reason}): corrupt file") from None
         except OSError as exc:
             from .errors import DataError
             raise DataError(path, None, f"cannot read ({exc.strerror or exc})") from None
