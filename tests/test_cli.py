@@ -110,12 +110,11 @@ def test_config_round_trips_and_reads_the_flat_form_of_older_files():
         field_num=3, feat_dim=9, emb_num=4, order_num=2, activation="relu").variant.activation == "relu"
 
 
-def test_old_entry_points_still_work(tmp_path):
-    for module in ("dcnmix_jax.train", "dcnmix_torch.train"):
-        out = tmp_path / module
-        proc = subprocess.run([sys.executable, "-m", module, *TINY, "--epochs", "1", "--out", str(out)],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-1500:]
-        assert json.loads((out / "summary.json").read_text())["framework"] == module.split("_")[1].split(".")[0]
+def test_old_entry_points_still_work():
+    """`python -m dcnmix_jax.train` and `python -m dcnmix_torch.train` train end to end in
+    tests/test_imports.py (under the import blocks); the parity CLI answers here."""
     proc = subprocess.run([sys.executable, "-m", "dcnmix", "parity", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "convert" in proc.stdout
+    from dcnmix_jax.train import main as jax_alias
+    from dcnmix.cli import train_main
+    assert jax_alias is train_main
