@@ -218,6 +218,8 @@ class TrainConfig:
                                     "JAX_ENABLE_X64=1)", DTYPES)
     mixture: str = _option("gemm", "jax: the mixture's arithmetic form, equal in exact "
                                    "arithmetic (gemm: two GEMMs; experts: the seed's order)", MIXTURES)
+    divergence: float = _option(100.0, "stop when an epoch's mean training loss exceeds this "
+                                       "multiple of the first epoch's (0: never)")
 
     def __post_init__(self):
         _check_choices(self)
@@ -228,6 +230,7 @@ class TrainConfig:
         _positive("lr", self.lr)
         _positive("min_lr", self.min_lr)
         _positive("weight_decay", self.weight_decay, allow_zero=True)
+        _positive("divergence", self.divergence, allow_zero=True)
         if self.emb_weight_decay is not None:
             _positive("emb_weight_decay", self.emb_weight_decay, allow_zero=True)
         if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float))

@@ -84,7 +84,7 @@ def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *
     """One epoch of shuffled batches: (mean training loss, seconds). A non-finite loss stops
     training, naming the step, the epoch and the last good checkpoint."""
     from tqdm import tqdm
-    order = batch_order(len(train), tc.batch_size, seed=tc.seed, epoch=epoch)
+    order = epoch_batches(len(train), tc, epoch)
     bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
                disable=not progress, leave=False, file=sys.stderr)
     t0, losses = time.perf_counter(), []
@@ -100,6 +100,37 @@ def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *
                             f"(global step {epoch * len(order) + bad[0] + 1}); last good "
                             f"checkpoint: {last_good}")
     return float(step_losses.mean()), seconds
+
+
+def epoch_batches(rows: int, tc: TrainConfig, epoch: int) -> list[np.ndarray]:
+    """The epoch's shuffled batches. A final batch of one row is left out (BatchNorm in
+    training mode needs two rows, in either framework); every other row trains."""
+    order = batch_order(rows, tc.batch_size, seed=tc.seed, epoch=epoch)
+    return order[:-1] if len(order) > 1 and len(order[-1]) == 1 else order
+
+
+def check_splits(splits) -> None:
+    """Refuse, before training, splits that cannot train or be scored: an empty split, a
+    training split of one row, a validation or test split with one class (AUC undefined)."""
+    for name, part in zip(("training", "validation", "test"), splits):
+        if len(part) == 0:
+            raise TrainingError(f"the {name} split is empty")
+        if name == "training" and len(part) < 2:
+            raise TrainingError("the training split has one row (BatchNorm needs two)")
+        if name != "training" and len(np.unique(part.labels)) < 2:
+            raise TrainingError(f"the {name} split has only label {int(part.labels[0])} "
+                                f"({len(part):,} rows): AUC is undefined; check the split")
+
+
+def check_divergence(progress: Progress, loss: float, tc: TrainConfig, last_good: str) -> None:
+    """Stop when the mean training loss exceeds tc.divergence x the first epoch's."""
+    if not tc.divergence or not progress.history:
+        return
+    first = progress.history[0]["train_loss"]
+    if loss > tc.divergence * first:
+        raise TrainingError(f"training diverged at epoch {progress.epochs_done + 1}: mean loss "
+                            f"{loss:.4g} > {tc.divergence:g} x the first epoch's {first:.4g} "
+                            f"(--divergence); last good checkpoint: {last_good}")
 
 
 def next_learning_rate(progress: Progress, tc: TrainConfig, improved: bool) -> float:
@@ -144,6 +175,7 @@ def _epoch(folder, backend, cfg, tc, splits, progress: Progress, identity, show:
     epoch = progress.epochs_done
     last_good = f"{folder.checkpoint_dir} (after epoch {epoch})" if epoch else "none (first epoch)"
     loss, seconds = train_epoch(backend, train, tc, epoch, progress=show, last_good=last_good)
+    check_divergence(progress, loss, tc, last_good)
     metrics = evaluate(backend, valid)
     improved = metrics["auc"] > progress.best["auc"]
     progress.history.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
@@ -188,6 +220,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
     for part in splits:
         check_ids(part.ids, cfg.feat_dim, part.field_names)
+    check_splits(splits)
     folder = RunFolder(out)
     folder.claim(resume=resume, overwrite=overwrite)
     try:

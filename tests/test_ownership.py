@@ -94,3 +94,49 @@ def test_every_file_a_run_reads_back_refuses_single_byte_flips(tmp_path, criteo_
                               lambda: FeatureMap.load(out / "feature_map.json"), DataError),
     }
     assert all(n >= FLIPS - 5 for n in counts.values()), counts
+
+
+# ---------------------------------------------------------------- training guards
+def _splits(train_rows: int, valid_labels=None):
+    from dcnmix.data import Dataset, synthetic
+    data = synthetic(n=train_rows + 400, seed=0)
+    parts = [data.take(slice(0, train_rows)), data.take(slice(train_rows, train_rows + 200)),
+             data.take(slice(train_rows + 200, None))]
+    if valid_labels is not None:
+        v = parts[1]
+        parts[1] = Dataset(v.ids, np.full(len(v), valid_labels, np.float32), v.field_names,
+                           v.cardinalities, v.feat_dim)
+    return tuple(parts)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_final_batch_of_one_row_is_left_out_in_both_frameworks(tmp_path, framework):
+    import dcnmix
+    from dcnmix.config import TrainConfig
+    summary, _ = dcnmix.train({"emb_num": 4, "order_num": 1, "hidden_nums": (8,), "r": 4},
+                              _splits(513), out=str(tmp_path / framework), framework=framework,
+                              progress=False, log=lambda *_: None,
+                              train_config=TrainConfig(epochs=2, batch_size=256))
+    assert summary["epochs_run"] == 2
+
+
+def test_degenerate_splits_are_refused_before_training(tmp_path):
+    import dcnmix
+    from dcnmix.loop import TrainingError
+    with pytest.raises(TrainingError, match="validation split has only label 1"):
+        dcnmix.train({"emb_num": 4, "order_num": 1}, _splits(600, valid_labels=1.0),
+                     out=str(tmp_path / "x"), progress=False, log=lambda *_: None)
+    assert not (tmp_path / "x").exists()
+
+
+def test_divergence_stops_training_with_the_last_good_checkpoint():
+    from dcnmix.config import TrainConfig
+    from dcnmix.loop import TrainingError, check_divergence
+    from dcnmix.run import Progress
+    progress = Progress(history=[{"train_loss": 0.7}])
+    check_divergence(progress, 60.0, TrainConfig(), "ckpt")                 # 86x: goes on
+    with pytest.raises(TrainingError, match=r"diverged at epoch 2: mean loss 7e\+15 > 100 x"):
+        check_divergence(progress, 7e15, TrainConfig(), "ckpt (after epoch 1)")
+    check_divergence(progress, 7e15, TrainConfig(divergence=0), "ckpt")      # off
+    with pytest.raises(ValueError, match="divergence"):
+        TrainConfig(divergence=-1)
