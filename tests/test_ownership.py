@@ -23,8 +23,9 @@ FLIPS = 200
 
 def test_a_second_trainer_is_refused_and_the_first_finishes_intact(tmp_path, capsys):
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "dcnmix", "train", *SMALL, "--epochs", "6",
-                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen([sys.executable, "-m", "dcnmix", "train", *SMALL, "--epochs", "15",
+                              "--patience", "100", "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while not (out / "init.safetensors").exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -32,7 +33,7 @@ def test_a_second_trainer_is_refused_and_the_first_finishes_intact(tmp_path, cap
     assert "another trainer" in capsys.readouterr().err
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["epochs_run"] == 6
+    assert summary["epochs_run"] == 15
     load(out / "best.safetensors")                       # intact and verified
 
 
