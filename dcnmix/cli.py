@@ -164,9 +164,10 @@ def data_spec(args):
 
 
 def run_train(args, framework: str | None = None) -> int:
-    from .loop import train
+    from .loop import limit_threads, train
     framework = framework or args.framework
     tc, options = train_config(args), model_options(args)
+    limit_threads(args.threads)            # before _scale_out may start jax
     mesh, out = _scale_out(args, framework)
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
                          resume=args.resume, overwrite=args.overwrite,
@@ -188,8 +189,6 @@ def _scale_out(args, framework: str):
         return None, args.out
     if framework != "jax":
         raise ValueError("--mesh and --coordinator are JAX options; the twin trains on one device")
-    from .loop import limit_threads
-    limit_threads(args.threads)
     import jax
     if args.coordinator is not None:
         if args.coordinator == "auto":

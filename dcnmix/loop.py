@@ -7,7 +7,6 @@ the CLI; `fit` is the loop itself.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from .optim import set_learning_rate, torch_adam  # noqa: F401  (re-exported)
+from .optim import set_learning_rate
 
 
 class TrainState(train_state.TrainState):

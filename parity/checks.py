@@ -186,7 +186,8 @@ def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     import jax
     import torch
     import torch.nn.functional as F
-    from dcnmix_jax.steps import create_state, loss_fn, torch_adam
+    from dcnmix_jax.optim import torch_adam
+    from dcnmix_jax.steps import create_state, loss_fn
     from parity.convert import torch_to_flax
     cfg = dataclasses.replace(cfg, dropout=0.0)
     model = torch_model(cfg, seed).train()
@@ -246,7 +247,8 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, 
     import torch
     from sklearn.metrics import roc_auc_score
     from dcnmix.data import batches
-    from dcnmix_jax.steps import create_state, predict as j_predict, torch_adam, train_step
+    from dcnmix_jax.optim import torch_adam
+    from dcnmix_jax.steps import create_state, predict as j_predict, train_step
     from dcnmix_torch.steps import make_optimizer, predict as t_predict, train_step as t_step
     from parity.convert import torch_to_flax
     model = torch_model(cfg, init_seed, perturb=False)

@@ -1,7 +1,5 @@
 """The numpy data layer: loaders, bad input, splits, batches, the synthetic default."""
 import gzip
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """One owner per run folder, and every file a run reads back verified: concurrent trainers,
 folders holding a run, foreign weights, and single-byte flips in each file kind."""
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -6,7 +6,8 @@ import torch
 
 from dcnmix_jax.lazy import create_lazy_state, lazy_train_step
 from dcnmix_jax.model import DCN
-from dcnmix_jax.steps import create_state, torch_adam, train_step
+from dcnmix_jax.optim import torch_adam
+from dcnmix_jax.steps import create_state, train_step
 
 copy = lambda tree: jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), tree)
 

@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import os
 from typing import Sequence
 
@@ -236,7 +235,3 @@ def build_fields(names: Sequence[str], kinds: Sequence[str], counts: Sequence[di
         items.sort(key=lambda tc: (-tc[1], tc[0]))
         out.append(Field(name, kind, tuple(t for t, _ in items), tuple(c for _, c in items)))
     return tuple(out)
-
-
-def share(mask: np.ndarray) -> float:
-    return float(mask.mean()) if mask.size else math.nan

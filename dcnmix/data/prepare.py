@@ -155,25 +155,19 @@ def _csv_reader(path: str, opt: PrepareOptions, extra: tuple[str, ...], with_lab
     return pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _polars_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...],
-                    with_label: bool = True) -> Iterator:
-    """polars DataFrames from polars' streaming CSV reader (plain files); empty fields
-    (quoted or not) are missing."""
+def _polars_criteo(path: str, opt: PrepareOptions, extra: tuple[str, ...],
+                   with_label: bool = True) -> Iterator:
+    """polars DataFrames of a plain Criteo TSV from polars' streaming reader (no quoting;
+    an empty field reads as null, i.e. missing)."""
     import polars as pl
     want = _wanted(opt, extra, with_label)
     kinds = dict(opt.fields)
     types = {n: (pl.Float64 if n == opt.label or kinds.get(n) == "numeric" else pl.String)
              for n in want}
-    if opt.kind == "criteo":
-        names, sep, quote = [*([opt.label] if with_label else []), *CRITEO_FIELDS], "\t", None
-    else:
-        names, sep, quote = list(opt.columns) or None, opt.delimiter, '"'
-    lf = pl.scan_csv(path, separator=sep, has_header=names is None, new_columns=names,
-                     schema_overrides=types, quote_char=quote, infer_schema=False)
-    strings = [n for n in want if types[n] == pl.String]
-    lf = lf.select(want).with_columns(
-        [pl.when(pl.col(n) == "").then(None).otherwise(pl.col(n)).alias(n) for n in strings])
-    yield from lf.collect_batches(chunk_size=ROWS_PER_BATCH)
+    names = [*([opt.label] if with_label else []), *CRITEO_FIELDS]
+    lf = pl.scan_csv(path, separator="\t", has_header=False, new_columns=names,
+                     schema_overrides=types, quote_char=None, infer_schema=False)
+    yield from lf.select(want).collect_batches(chunk_size=ROWS_PER_BATCH)
 
 
 def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
@@ -190,7 +184,7 @@ def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
     with_label = not label_optional or has_label(path, opt)
     try:
         if opt.kind == "criteo" and not _is_gzip(path):
-            yield from _polars_batches(path, opt, extra, with_label)
+            yield from _polars_criteo(path, opt, extra, with_label)
             return
         if opt.kind == "parquet":
             import pyarrow.parquet as pq

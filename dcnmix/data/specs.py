@@ -14,10 +14,9 @@ import dataclasses
 import os
 from typing import Sequence
 
-from .dataset import Dataset, split, split_indices
+from .dataset import Dataset, split
 from .libfm import load_frappe, load_libfm
 from .synthetic import synthetic
-from .tabular import TokenTable, read_criteo, read_csv
 
 KINDS = ("synthetic", "frappe", "criteo", "libfm", "csv", "parquet", "prepared")
 SPLIT = (0.8, 0.1, 0.1)
@@ -55,28 +54,9 @@ class DataSpec:
         return cls(**data)
 
     def load(self, log=print) -> tuple[Dataset, Dataset, Dataset]:
-        kind, _, path = self.spec.partition(":")
-        if kind in ("criteo", "csv", "parquet"):
-            from .prepare import PrepareOptions
-            from .prepared import prepared_splits
-            if not path:
-                raise DatasetSpecError(f"dataset {kind!r} needs a file: {kind}:PATH")
-            if not os.path.isfile(path):
-                raise DatasetSpecError(f"{path}: no such file")
-            opt = PrepareOptions(kind=kind, paths=(path,), label=self.label,
-                                 categorical=self.categorical, numeric=self.numeric,
-                                 delimiter=self.delimiter, min_count=self.min_count,
-                                 split_seed=self.split_seed)
-            return prepared_splits(opt, log=log)
-        if kind == "prepared":
-            from .prepared import open_prepared
-            if not path or not os.path.isdir(path):
-                raise DatasetSpecError(f"prepared folder {path!r} does not exist (prepared:DIR, "
-                                       "made by `dcnmix prepare`)")
-            return open_prepared(path)
         return load_splits(self.spec, synthetic_rows=self.synthetic_rows, seed=self.split_seed,
                            label=self.label, categorical=self.categorical, numeric=self.numeric,
-                           min_count=self.min_count)
+                           min_count=self.min_count, delimiter=self.delimiter, log=log)
 
 
 def default_frappe_dir() -> str:
@@ -86,9 +66,11 @@ def default_frappe_dir() -> str:
 
 def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
                 label: str = "label", categorical: Sequence[str] = (), numeric: Sequence[str] = (),
-                min_count: int = 2) -> tuple[Dataset, Dataset, Dataset]:
-    """Train / validation / test for a spec. Single files are split 80/10/10 by `seed`; for
-    Criteo and CSV the vocabulary (min_count) is built on the training rows only."""
+                min_count: int = 2, delimiter: str = ",", log=print
+                ) -> tuple[Dataset, Dataset, Dataset]:
+    """Train / validation / test for a spec; `seed` is the split's (and the synthetic data's).
+    synthetic and libfm files are split 80/10/10 in memory; criteo, csv and parquet files go
+    through `prepare` (vocabulary on the training rows, a hashed split) once, cached."""
     kind, _, path = spec.partition(":")
     if kind not in KINDS:
         raise DatasetSpecError(f"unknown dataset {spec!r}: expected one of synthetic, frappe[:DIR], "
@@ -100,23 +82,21 @@ def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
         if not os.path.isdir(folder):
             raise DatasetSpecError(f"frappe folder {folder!r} does not exist (use frappe:DIR)")
         return load_frappe(folder)
+    if kind == "prepared":
+        from .prepared import open_prepared
+        if not path or not os.path.isdir(path):
+            raise DatasetSpecError(f"prepared folder {path!r} does not exist (prepared:DIR, "
+                                   "made by `dcnmix prepare`)")
+        return open_prepared(path)
     if not path:
         raise DatasetSpecError(f"dataset {kind!r} needs a file: {kind}:PATH")
     if not os.path.isfile(path):
         raise DatasetSpecError(f"{path}: no such file")
     if kind == "libfm":
         return split(load_libfm(path), SPLIT, seed=seed)
-    if kind == "criteo":
-        return _split_with_train_vocab(read_criteo(path), min_count, seed)
-    if not categorical and not numeric:
-        raise DatasetSpecError("csv datasets need --categorical and/or --numeric column names")
-    table = read_csv(path, label=label, categorical=categorical, numeric=numeric)
-    return _split_with_train_vocab(table, min_count, seed)
-
-
-def _split_with_train_vocab(table: TokenTable, min_count: int, seed: int):
-    """Encode a file read once with a vocabulary counted on its training rows alone (values
-    rare or unseen in training map to the out-of-vocabulary id), then split as `split` does."""
-    train_rows = split_indices(len(table), SPLIT, seed)[0]
-    encoded = table.encode(table.vocabulary(train_rows, min_count))
-    return split(encoded, SPLIT, seed=seed)
+    from .prepare import PrepareOptions
+    from .prepared import prepared_splits
+    opt = PrepareOptions(kind=kind, paths=(path,), label=label, categorical=tuple(categorical),
+                         numeric=tuple(numeric), delimiter=delimiter, min_count=min_count,
+                         split_seed=seed)
+    return prepared_splits(opt, log=log)

@@ -50,12 +50,9 @@ class TokenTable:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def vocabulary(self, rows: np.ndarray | None = None, min_count: int = 2) -> Vocabulary:
-        """The vocabulary of these tokens, counted on `rows` only (default: all rows)."""
-        if rows is None:
-            return Vocabulary.build(self.field_names, self.columns, min_count)
-        return Vocabulary.build(self.field_names, [[c[i] for i in rows] for c in self.columns],
-                                min_count)
+    def vocabulary(self, min_count: int = 2) -> Vocabulary:
+        """The vocabulary of these tokens (kept when seen at least min_count times)."""
+        return Vocabulary.build(self.field_names, self.columns, min_count)
 
     def encode(self, vocab: Vocabulary) -> Dataset:
         if vocab.field_names != self.field_names:
