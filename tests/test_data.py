@@ -7,6 +7,7 @@ import pytest
 from dcnmix.data import (DataError, Dataset, batch_order, batches, load_criteo, load_csv,
                          load_frappe, load_libfm, load_libfm_splits, split, synthetic)
 from dcnmix.data.tabular import CRITEO_CATEGORICAL, CRITEO_NUMERIC
+from dcnmix.data.textfile import read_lines
 
 
 def test_synthetic_is_shaped_like_the_seed_and_deterministic():
@@ -48,6 +49,13 @@ def test_libfm_crlf_gzip_and_labels(tmp_path):
     ("1 1:1 2:1\n\n", 2, "empty line"),
     ("1 1:1 2:0.5\n", 1, "one-hot"),
     ("1 1:1 -2:1\n", 1, "outside"),
+    ("1 1:1 2:1\n1 2147483648:1 2:1\n", 2, "outside the int32 range"),
+    ("1 1:1 2:1\n1 4294967297:1 2:1\n", 2, "outside the int32 range"),    # would wrap to 1
+    ("1 100000000000000000000:1 2:1\n", 1, "outside the int32 range"),     # was OverflowError
+    ("1 1_0:1 2:1\n", 1, "ASCII digits"),
+    ("1 1:1_0 2:1\n", 1, "ASCII digits"),
+    ("1 \u0661:1 2:1\n", 1, "ASCII digits"),                              # Arabic-Indic one
+    ("1 1e3:1 2:1\n", 1, "ASCII digits"),
 ])
 def test_libfm_bad_input_names_file_and_line(tmp_path, text, line, what):
     path = _write(tmp_path / "bad.libfm", text)
@@ -66,6 +74,16 @@ def test_libfm_id_outside_feat_dim_and_empty_and_binary(tmp_path):
     assert info.value.line == 2
     with pytest.raises(DataError, match="no such file"):
         load_libfm(tmp_path / "missing.libfm")
+
+
+def test_a_file_that_changes_while_read_is_refused(tmp_path):
+    path = _write(tmp_path / "growing.libfm", "1 1:1 2:1\n" * 50)
+    lines = read_lines(path)
+    next(lines)
+    with open(path, "r+") as fh:          # truncated at a line boundary mid-read
+        fh.truncate(len("1 1:1 2:1\n") * 20)
+    with pytest.raises(DataError, match="changed while it was read"):
+        list(lines)
 
 
 def test_truncated_gzip_is_refused(tmp_path):
@@ -145,6 +163,8 @@ def test_csv_loader_and_errors(tmp_path):
         load_csv(_write(tmp_path / "empty.csv", ""), label="y", categorical=["a"])
     with pytest.raises(DataError, match="no rows"):
         load_csv(_write(tmp_path / "header.csv", "y,a\n"), label="y", categorical=["a"])
+    with pytest.raises(DataError, match="twice.csv:1: the header names a column more than once"):
+        load_csv(_write(tmp_path / "twice.csv", "y,a,a\n1,x,p\n"), label="y", categorical=["a"])
 
 
 def test_split_is_deterministic_disjoint_and_complete():

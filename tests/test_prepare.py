@@ -137,6 +137,33 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path, criteo_dir):
     with pytest.raises(DataError, match=r"bad\.csv:3: field n: 'zz' is not a number"):
         prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c",), numeric=("n",), label="y"),
                 str(tmp_path / "x"))
+    for number in ("1_000", "\u0661\u0662"):
+        csv = _write(tmp_path / "digits.csv", ["y,c,n", "1,a,2", f"0,b,{number}", "1,c,3"])
+        with pytest.raises(DataError, match=r"digits\.csv:3: field n: .* is not a number"):
+            prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c",), numeric=("n",),
+                                   label="y"), str(tmp_path / "x"))
+    csv = _write(tmp_path / "twice.csv", ["y,c,d,c", "1,a,2,b", "0,b,3,c"])
+    with pytest.raises(DataError, match=r"twice\.csv:1: .* more than once: 'c' at columns \[2, 4\]"):
+        prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c", "d"), label="y"),
+                str(tmp_path / "x"))
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_a_source_that_changes_during_prepare_is_refused(tmp_path, criteo_dir, monkeypatch):
+    import dcnmix.data.prepare as module
+    lines = _criteo_lines(criteo_dir)[:50]
+    path = _write(tmp_path / "growing.txt", lines)
+    counted = module.count_pass
+
+    def count_then_append(*args, **kwargs):
+        result = counted(*args, **kwargs)
+        with open(path, "a") as fh:           # another process still writing the file
+            fh.write(lines[0] + "\n")
+        return result
+
+    monkeypatch.setattr(module, "count_pass", count_then_append)
+    with pytest.raises(DataError, match=r"growing\.txt: the file changed while it was read"):
+        prepare(PrepareOptions(kind="criteo", paths=(path,)), str(tmp_path / "x"))
     assert not os.path.exists(tmp_path / "x")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import DataError
+from .syntax import ID_LIMIT, is_id, is_number
 from .textfile import read_lines
 
 _LABELS = {"1": 1.0, "+1": 1.0, "0": 0.0, "-1": 0.0, "1.0": 1.0, "0.0": 0.0, "-1.0": 0.0}
@@ -22,11 +23,13 @@ def _parse_token(token: str, path: str, lineno: int, column: int) -> int:
     feat, sep, value = token.partition(":")
     if not sep or not feat or not value:
         raise DataError(path, lineno, f"token {column + 1} {token!r} is not 'id:value'")
-    try:
-        fid, val = int(feat), float(value)
-    except ValueError:
+    if not is_id(feat) or not is_number(value):
         raise DataError(path, lineno, f"token {column + 1} {token!r} is not 'id:value' with "
-                                      "an integer id and a numeric value") from None
+                                      "an integer id and a numeric value (ASCII digits)")
+    fid, val = int(feat), float(value)
+    if fid >= ID_LIMIT:
+        raise DataError(path, lineno, f"token {column + 1} {token!r}: feature id {fid} is "
+                                      f"outside the int32 range (ids must be < 2^31)")
     if val != 1.0:
         raise DataError(path, lineno, f"token {column + 1} {token!r}: only one-hot values "
                                       "(':1') are supported for categorical fields")

@@ -35,6 +35,7 @@ import numpy as np
 from .errors import DataError
 from .featuremap import FeatureMap, Field, key_token, numeric_keys
 from .tabular import CRITEO_FIELDS, CRITEO_NUMERIC
+from .textfile import check_unchanged, stamp
 
 SPLITS = ("train", "valid", "test")
 SOURCE_KINDS = ("criteo", "csv", "parquet", "libfm", "frappe")
@@ -117,20 +118,37 @@ def _wanted(opt: PrepareOptions, extra, with_label: bool) -> list[str]:
     return names + [e for e in dict.fromkeys(extra) if e not in names]
 
 
-def has_label(path: str, opt: PrepareOptions) -> bool:
-    """Whether a file has the label column (Criteo: 40 columns rather than 39)."""
+def header(path: str, opt: PrepareOptions) -> list[str] | None:
+    """The column names of a CSV (first line or --columns) or Parquet file; None for Criteo."""
     if opt.kind == "parquet":
         import pyarrow.parquet as pq
-        return opt.label in pq.ParquetFile(path).schema_arrow.names
+        return list(pq.ParquetFile(path).schema_arrow.names)
     if opt.kind == "csv" and opt.columns:
-        return opt.label in opt.columns
+        return list(opt.columns)
     import csv
     import gzip
     with (gzip.open if _is_gzip(path) else open)(path, "rt", encoding="utf-8", errors="replace") as fh:
         first = fh.readline().rstrip("\r\n")
     if opt.kind == "criteo":
-        return first.count("\t") != len(CRITEO_FIELDS) - 1
-    return opt.label in next(csv.reader([first], delimiter=opt.delimiter), [])
+        return None
+    return next(csv.reader([first], delimiter=opt.delimiter), [])
+
+
+def has_label(path: str, opt: PrepareOptions) -> bool:
+    """Whether a file has the label column (Criteo: 40 columns rather than 39); a column
+    this read uses that the header names twice is a DataError (readers take one silently)."""
+    names = header(path, opt)
+    if names is None:
+        with (__import__("gzip").open if _is_gzip(path) else open)(path, "rb") as fh:
+            return fh.readline().count(b"\t") != len(CRITEO_FIELDS) - 1
+    wanted = set(_wanted(opt, (), True))
+    twice = sorted({n for n in names if n in wanted and names.count(n) > 1})
+    if twice:
+        where = "; ".join(f"{n!r} at columns {[i + 1 for i, m in enumerate(names) if m == n]}"
+                          for n in twice)
+        raise DataError(path, 1 if opt.kind == "csv" and not opt.columns else None,
+                        f"the header names a column more than once: {where}")
+    return opt.label in names
 
 
 def _csv_reader(path: str, opt: PrepareOptions, extra: tuple[str, ...], with_label: bool = True):
@@ -181,8 +199,8 @@ def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
     import pyarrow as pa
     if not os.path.isfile(path):
         raise DataError(path, None, "no such file")
-    with_label = not label_optional or has_label(path, opt)
     try:
+        with_label = has_label(path, opt) or not label_optional
         if opt.kind == "criteo" and not _is_gzip(path):
             yield from _polars_criteo(path, opt, extra, with_label)
             return
@@ -397,25 +415,29 @@ def _scan_sources(paths, opt: PrepareOptions) -> tuple[threading.Thread, dict]:
 
     def work():
         for path in paths:
-            h, counter, last = hashlib.sha256(), TabCounter(len(CRITEO_FIELDS)), b"\n"
+            h, counter, last, size = hashlib.sha256(), TabCounter(len(CRITEO_FIELDS)), b"\n", 0
             check = opt.kind == "criteo" and not _is_gzip(path)
             with open(path, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 24), b""):
                     h.update(block)
+                    size += len(block)
                     if check:
                         counter.update(block)
                     last = block[-1:]
             counter.finish(last == b"\n")
-            out[path] = {"path": os.path.abspath(path), "size": os.path.getsize(path),
+            out[path] = {"path": os.path.abspath(path), "size": size,
                          "sha256": h.hexdigest(), "bad_line": counter.bad if check else None}
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     return thread, out
 
 
-def _check_scan(thread, sources) -> None:
+def _check_scan(thread, sources, stamps) -> None:
     thread.join()
     for path, info in sources.items():
+        if info["size"] != stamps[path][0]:
+            raise DataError(path, None, f"the file changed while it was read ({stamps[path][0]:,} "
+                                        f"bytes at the start, {info['size']:,} hashed)")
         bad = info.pop("bad_line", None)
         if bad:
             raise DataError(path, bad[0], f"row has {bad[1]} tab-separated columns, expected "
@@ -497,15 +519,19 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
         return prepare_libfm(opt, out, command=command, log=log)
     log = log or (lambda *_: None)
     t0 = time.time()
-    scanning, sources = _scan_sources([p for p in opt.paths if os.path.isfile(p)], opt)
+    present = [p for p in opt.paths if os.path.isfile(p)]
+    stamps = {p: stamp(p) for p in present}
+    scanning, sources = _scan_sources(present, opt)
     splitter = Splitter(opt)
     fields, rows = count_pass(opt, splitter, log)
-    _check_scan(scanning, sources)
+    _check_scan(scanning, sources, stamps)
     if rows[0] == 0:
         raise DataError(opt.paths[0], None, "no training rows (check the split)")
     fmap = FeatureMap(fields, opt.min_count, opt.label)
     tmp = _fresh(out)
     oov = encode_pass(opt, splitter, fmap, rows, tmp, log)
+    for path, before in stamps.items():
+        check_unchanged(path, before)
     info = {"rows": dict(zip(SPLITS, rows)), "split": opt.split_rule(),
             "sources": [sources[p] for p in opt.paths], "kind": opt.kind,
             "options": {k: v for k, v in dataclasses.asdict(opt).items() if k not in ("kind", "paths")},

@@ -11,6 +11,7 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import DataError
+from .syntax import is_number
 from .textfile import read_lines
 from .vocab import Vocabulary, bucketize
 
@@ -29,10 +30,9 @@ def _label(text: str, path: str, lineno: int) -> float:
 def _numeric_token(text: str, path: str, lineno: int, field: str) -> str | None:
     if text == "":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataError(path, lineno, f"field {field}: {text!r} is not a number") from None
+    if not is_number(text):
+        raise DataError(path, lineno, f"field {field}: {text!r} is not a number (ASCII digits)")
+    value = float(text)
     if not math.isfinite(value):
         raise DataError(path, lineno, f"field {field}: {text!r} is not a finite number")
     return bucketize(value)
@@ -139,6 +139,9 @@ def read_csv(path, label: str = "label", categorical: Sequence[str] = (),
     missing = [c for c in wanted if c not in position]
     if missing:
         raise DataError(path, header_lineno, f"header has no column(s) {missing}; it has {header}")
+    twice = sorted({c for c in wanted if header.count(c) > 1})
+    if twice:
+        raise DataError(path, header_lineno, f"the header names a column more than once: {twice}")
 
     def rows():
         for lineno, line in lines:

@@ -15,11 +15,29 @@ def _opener(path: str):
     return gzip.open if magic == b"\x1f\x8b" else open
 
 
+def stamp(path: str) -> tuple[int, int]:
+    """(size, mtime in ns) of a file: compared before and after a read."""
+    info = os.stat(path)
+    return info.st_size, info.st_mtime_ns
+
+
+def check_unchanged(path: str, before: tuple[int, int]) -> None:
+    """A DataError when the file's size or modification time moved since `before`
+    (a file truncated or appended to while it was read would otherwise load in part)."""
+    after = stamp(path)
+    if after != before:
+        raise DataError(path, None, f"the file changed while it was read ({before[0]:,} bytes "
+                                    f"at the start, {after[0]:,} at the end); read it again "
+                                    "once it is complete")
+
+
 def read_lines(path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, text without its CR/LF) of a UTF-8 file, gzip or plain."""
+    """Yield (1-based line number, text without its CR/LF) of a UTF-8 file, gzip or plain;
+    a file that changes while it is read is a DataError once its end is reached."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(path, None, "no such file")
+    before = stamp(path)
     lineno = 0
     try:
         with _opener(path)(path, "rb") as fh:
@@ -31,3 +49,4 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
                 yield lineno, text.rstrip("\r\n")
     except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip stream
         raise DataError(path, lineno + 1, f"cannot read file: {exc}") from None
+    check_unchanged(path, before)
