@@ -372,15 +372,21 @@ def _user_errors() -> tuple:
     return (DataError, DatasetSpecError, TrainingError, RunError, WeightsError, ValueError, OSError)
 
 
+def one_line(exc: Exception) -> str:
+    """An error's message on one line (a library's multi-line message joined)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) \
+        or type(exc).__name__
+
+
 def guarded(command, *args) -> int:
     """Run a command; user errors become one line on stderr and exit code 2."""
     try:
         return command(*args)
     except ConfigError as exc:
-        print(f"error: {flag(exc.field)}: {exc}", file=sys.stderr)
+        print(f"error: {flag(exc.field)}: {one_line(exc)}", file=sys.stderr)
         return 2
     except _user_errors() as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; a training run resumes with --resume and the same --out", file=sys.stderr)

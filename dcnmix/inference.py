@@ -62,7 +62,7 @@ class LoadedRun:
 
         def forward(ids):
             with torch.no_grad():
-                return self.module(torch.as_tensor(ids, dtype=torch.long)).numpy()
+                return self.module(torch.from_numpy(np.array(ids, dtype=np.int64))).numpy()
         return forward
 
     def encode(self, rows) -> np.ndarray:

@@ -15,8 +15,8 @@ from typing import Any, Iterator, NamedTuple, Protocol
 import numpy as np
 
 from .config import MODEL_DEFAULTS, ModelConfig, TrainConfig
-from .data import Dataset, DataSpec, batch_order, check_ids, split
-from .run import Progress, RunFolder
+from .data import Dataset, DataSpec, batch_order, check_ids, fingerprint, split
+from .run import Progress, RunError, RunFolder
 
 
 class TrainingError(RuntimeError):
@@ -86,12 +86,15 @@ def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *
     order = epoch_batches(len(train), tc, epoch)
     bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
                disable=not progress, leave=False, file=sys.stderr)
-    t0, losses = time.perf_counter(), []
-    for rows, chunk_losses in backend.train_chunks(train, order):
-        losses.append(chunk_losses)
-        bar.update(rows)
+    t0, losses, pending = time.perf_counter(), [], None
+    for chunk in backend.train_chunks(train, order):
+        if pending is not None:           # JAX dispatches ahead: count a chunk once computed
+            losses.append(_finished(pending, bar))
+        pending = chunk
+    if pending is not None:
+        losses.append(_finished(pending, bar))
     bar.close()
-    step_losses = np.concatenate([np.asarray(x, np.float64).ravel() for x in losses])
+    step_losses = np.concatenate(losses)
     seconds = time.perf_counter() - t0
     bad = np.flatnonzero(~np.isfinite(step_losses))
     if bad.size:
@@ -99,6 +102,14 @@ def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *
                             f"(global step {epoch * len(order) + bad[0] + 1}); last good "
                             f"checkpoint: {last_good}")
     return float(step_losses.mean()), seconds
+
+
+def _finished(chunk, bar) -> np.ndarray:
+    """Wait for a chunk's losses (the next chunk is already queued), then move the bar."""
+    rows, chunk_losses = chunk
+    values = np.asarray(chunk_losses, np.float64).ravel()
+    bar.update(rows)
+    return values
 
 
 def epoch_batches(rows: int, tc: TrainConfig, epoch: int) -> list[np.ndarray]:
@@ -145,11 +156,16 @@ def should_stop(progress: Progress, tc: TrainConfig) -> bool:
     return best > 0 and progress.epochs_done - best >= tc.patience
 
 
-def run_identity(cfg: ModelConfig, tc: TrainConfig, framework: str, data: DataSpec | None) -> dict:
-    """What must not change across --resume (the epoch budget may)."""
+def run_identity(cfg: ModelConfig, tc: TrainConfig, framework: str, data: DataSpec | None,
+                 splits=None) -> dict:
+    """What must not change across --resume (the epoch budget may): the configs, the data's
+    spec and, when splits are given, their content (dcnmix.data.fingerprint)."""
     train = {k: v for k, v in tc.to_dict().items() if k != "epochs"}
-    return {"config": cfg.to_dict(), "framework": framework, "train": train,
-            "data": data.to_dict() if data is not None else None}
+    identity = {"config": cfg.to_dict(), "framework": framework, "train": train,
+                "data": data.to_dict() if data is not None else None}
+    if splits is not None:
+        identity["data_sha256"] = fingerprint(splits)
+    return identity
 
 
 def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool, log) -> Progress:
@@ -160,7 +176,12 @@ def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool,
         folder.save_weights("init.safetensors", backend.arrays(), cfg, {"run_id": progress.run_id})
         return progress
     progress, state = found
-    backend.restore_state(state)
+    try:
+        backend.restore_state(state)
+    except Exception as exc:   # the digest matched, so the file was written this way
+        raise RunError(f"{folder.checkpoint_dir}: the training state named by run.json does not "
+                       f"restore into this {type(backend).__name__} ({type(exc).__name__}: "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
     if progress.lr != tc.lr:
         backend.set_learning_rate(progress.lr)
     log(f"resumed after epoch {progress.epochs_done} (best validation AUC "
@@ -226,7 +247,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
         folder.prepare()
         folder.save_feature_map(splits[0].vocab)
         backend = make_backend(framework, cfg, tc, mesh, data_budget)
-        identity = run_identity(cfg, tc, framework, data)
+        identity = run_identity(cfg, tc, framework, data, splits)
         state = _start(folder, backend, cfg, tc, identity, resume, log)
         wall0 = time.time()
         while state.epochs_done < tc.epochs and not should_stop(state, tc):

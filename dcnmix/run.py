@@ -161,9 +161,10 @@ class RunFolder:
                                 train_seconds=float(record["train_seconds"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{self.run_json}: not a run record ({type(exc).__name__}: {exc})") from None
-        if stored != json.loads(json.dumps(identity)):
-            raise RunError(f"{self.run_json}: the checkpoint is for another run ({stored}), "
-                           f"not this one ({identity})")
+        changed = _differences(stored, json.loads(json.dumps(identity)))
+        if changed:
+            raise RunError(f"{self.run_json}: the checkpoint is for another run: "
+                           + "; ".join(changed))
         state_path = os.path.join(self.checkpoint_dir, os.path.basename(str(state_name)))
         try:
             with open(state_path, "rb") as fh:
@@ -212,6 +213,23 @@ class RunFolder:
         if not isinstance(data, dict):
             raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}")
         return data
+
+
+def _differences(stored, current, where: str = "") -> list[str]:
+    """'key: stored -> now' for each leaf that differs (a data_sha256 absent from a record
+    written before it existed is not a difference)."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        keys = sorted(set(stored) | set(current))
+        if not where and "data_sha256" not in stored:
+            keys = [k for k in keys if k != "data_sha256"]
+        return [d for k in keys for d in _differences(stored.get(k), current.get(k),
+                                                      f"{where}.{k}" if where else k)]
+    if stored == current:
+        return []
+    if where == "data_sha256":
+        return ["the data differs from the data the run was trained on (content sha256 "
+                f"{str(stored)[:12]}... then, {str(current)[:12]}... now)"]
+    return [f"{where}: {stored!r} then, {current!r} now"]
 
 
 def _digest(record: dict) -> str:

@@ -85,7 +85,7 @@ class DCN(nn.Module):
     def logits_from_embeddings(self, emb, train: bool = False):
         """Logits from looked-up embeddings emb [B, field_num, emb_num] (the embedding table is
         not touched: lets a trainer differentiate w.r.t. the rows of a batch only)."""
-        x0 = emb.reshape(emb.shape[0], -1)
+        x0 = emb.reshape(emb.shape[0], emb.shape[1] * emb.shape[2])
         if self.dtype is not None:
             x0 = x0.astype(self.dtype)
         cross_out = self.cross_net(x0)

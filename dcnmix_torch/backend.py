@@ -10,6 +10,7 @@ import torch
 from dcnmix.config import TrainConfig
 
 from .model import DCN, count_params
+from .serialization import safe_load
 from .steps import make_optimizer, predict, train_step
 
 
@@ -64,7 +65,7 @@ class TorchBackend:
         return buf.getvalue()
 
     def restore_state(self, data: bytes) -> None:
-        blob = torch.load(io.BytesIO(data), weights_only=True)
+        blob = safe_load(io.BytesIO(data))
         self.model.load_state_dict(blob["model"], strict=True)
         self.optimizer.load_state_dict(blob["optimizer"])
         torch.set_rng_state(blob["rng"])

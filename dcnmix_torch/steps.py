@@ -33,6 +33,6 @@ def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray) -> float:
 def predict(model, ids: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy."""
     model.eval()
-    out = [model(torch.as_tensor(ids[i:i + batch_size], dtype=torch.long)).numpy()
+    out = [model(torch.from_numpy(np.array(ids[i:i + batch_size], dtype=np.int64))).numpy()
            for i in range(0, len(ids), batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)

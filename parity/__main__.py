@@ -38,7 +38,7 @@ PT_OPTIONS = ("gate", "activation", "init_scheme")
 
 
 def main(argv=None) -> int:
-    from dcnmix.cli import Formatter, add_fields
+    from dcnmix.cli import Formatter, add_fields, one_line
     from dcnmix.config import PRESETS, VARIANT_FIELDS, Variant
     parser = argparse.ArgumentParser(prog="python -m parity", formatter_class=Formatter,
                                      allow_abbrev=False,
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
             options.update({k: getattr(args, k) for k in PT_OPTIONS if getattr(args, k) is not None})
             print(convert_file(args.input, args.output, args.to, **options))
         except (ConvertError, ValueError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             return 2
         return 0
     return run_checks(args.quick, args.variants_only)

@@ -53,14 +53,7 @@ def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
         except Exception as exc:
             raise ConvertError(f"{path}: not a dcnmix Flax msgpack file ({exc})") from None
         return flax_to_arrays(variables, config), config
-    import torch
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConvertError(f"{path}: not a readable torch state_dict ({exc})") from None
-    if not isinstance(state, dict):
-        raise ConvertError(f"{path}: holds a {type(state).__name__}, not a state_dict")
-    arrays = {k: v.detach().cpu().numpy() for k, v in state.items()}
+    arrays = _torch_arrays(path)
     try:
         config = infer_config({k: v.shape for k, v in arrays.items()}, **options)
     except LayoutError as exc:
@@ -73,6 +66,34 @@ def read_arrays(path, **options) -> tuple[dict[str, np.ndarray], ModelConfig]:
                            "(--preset, or --activation / --gate / --init-scheme)")
     torch_to_flax(arrays, config)
     return arrays, config
+
+
+WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net")
+
+
+def _torch_arrays(path: str) -> dict[str, np.ndarray]:
+    """A .pt state_dict as numpy arrays: read with weights_only=True (no pickle code runs),
+    unwrapped from a training checkpoint's {'state_dict' | 'model' | ...: sd}, half
+    precision widened to float32 (exact)."""
+    import torch
+    from dcnmix_torch.serialization import UnsafeOrCorruptFile, safe_load
+    try:
+        state = safe_load(path)
+    except UnsafeOrCorruptFile as exc:
+        raise ConvertError(f"{path}: not a readable torch state_dict ({exc})") from None
+    if isinstance(state, dict) and not any(torch.is_tensor(v) for v in state.values()):
+        inner = [k for k in WRAPPERS if isinstance(state.get(k), dict)]
+        if not inner:
+            raise ConvertError(f"{path}: holds a dict without tensors (keys {sorted(map(str, state))[:8]}); "
+                               f"expected a state_dict or a checkpoint with one of {WRAPPERS}")
+        state = state[inner[0]]
+    if not isinstance(state, dict):
+        raise ConvertError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    bad = [str(k) for k, v in state.items() if not torch.is_tensor(v)]
+    if bad:
+        raise ConvertError(f"{path}: entries that are not tensors: {bad[:5]}")
+    return {k: (v.float() if v.dtype in (torch.bfloat16, torch.float16) else v).detach().cpu().numpy()
+            for k, v in state.items()}
 
 
 def write_arrays(path, arrays: dict[str, np.ndarray], config: ModelConfig) -> None:

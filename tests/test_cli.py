@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import dcnmix
@@ -51,6 +52,24 @@ def test_bfloat16_and_experts_mixture_train_from_the_cli(tmp_path):
     assert 0.0 < s["test_auc"] < 1.0
 
 
+def test_resume_checks_the_data_content_not_only_its_name(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+
+    def write(labels):
+        rows = [f"{y} {a}:1 {5 + b}:1" for y, a, b in zip(labels, rng.integers(0, 5, 400),
+                                                         rng.integers(0, 5, 400))]
+        (tmp_path / "d.libfm").write_text("\n".join(rows) + "\n")
+
+    write(rng.integers(0, 2, 400))
+    args = ["train", "--dataset", f"libfm:{tmp_path / 'd.libfm'}", "--batch-size", "64",
+            "--hidden-nums", "8", "--emb-num", "4", "--r", "4", "--order-num", "1",
+            "--no-progress", "--out", str(tmp_path / "r")]
+    assert main([*args, "--epochs", "1"]) == 0
+    write(rng.integers(0, 2, 400))                  # same file, same shape, other rows
+    assert main([*args, "--epochs", "2", "--resume"]) == 2
+    assert "the data differs from the data the run was trained on" in capsys.readouterr().err
+
+
 def test_run_folder_records_its_data_and_resume_checks_it(tmp_path, capsys):
     out = str(tmp_path / "r")
     assert main(["train", *TINY, "--epochs", "1", "--out", out]) == 0
@@ -61,7 +80,7 @@ def test_run_folder_records_its_data_and_resume_checks_it(tmp_path, capsys):
     # other data of the same shape is not this run's
     assert main(["train", *TINY[2:], "--synthetic-rows", "1600", "--epochs", "2", "--resume",
                  "--out", out]) == 2
-    assert "checkpoint is for another run" in capsys.readouterr().err
+    assert "data.synthetic_rows: 1500 then, 1600 now" in capsys.readouterr().err
     # svd finds the run's data by itself
     assert main(["svd", out]) == 0
     curves = (tmp_path / "r" / "svd.csv").read_text()

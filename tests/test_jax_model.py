@@ -145,6 +145,7 @@ def test_jit_grad_vmap_and_batch_of_one():
                                atol=1e-6)
     one = fwd(variables, ids[:1])
     assert one.shape == (1,) and np.isfinite(np.asarray(one)).all()
+    assert fwd(variables, ids[:0]).shape == (0,)            # no rows in, no rows out
 
     def loss(params, x, y):
         z, _ = model.apply({**variables, "params": params}, x, train=True, method=DCN.logits,

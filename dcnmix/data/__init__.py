@@ -1,5 +1,6 @@
 """The numpy-only data layer that feeds both trainers (imports no framework)."""
-from .dataset import Dataset, batch_order, batches, check_ids, split, split_indices
+from .dataset import (Dataset, batch_order, batches, check_ids, fingerprint, split,
+                      split_indices)
 from .errors import DataError
 from .libfm import FRAPPE_FIELDS, load_frappe, load_libfm, load_libfm_splits, read_libfm
 from .specs import DataSpec, DatasetSpecError, load_splits
