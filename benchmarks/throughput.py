@@ -134,14 +134,24 @@ def matmul_rate(n: int = 2048) -> float:
 
 
 # ---------------------------------------------------------------- torch
+TORCH_DEVICE = "cpu"   # --torch-device (benchmarks/accelerator.sh: cuda)
+
+
+def _sync():
+    import torch
+    if TORCH_DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def _torch_train_window(model, step_fn, ids, labels):
     import torch
-    tid = [torch.as_tensor(x, dtype=torch.long) for x in ids]
-    tlab = [torch.as_tensor(y) for y in labels]
+    tid = [torch.as_tensor(x, dtype=torch.long, device=TORCH_DEVICE) for x in ids]
+    tlab = [torch.as_tensor(y, device=TORCH_DEVICE) for y in labels]
 
     def window(n):
         for i in range(n):
             step_fn(tid[i % len(tid)], tlab[i % len(tid)])
+        _sync()
     return window
 
 
@@ -150,7 +160,7 @@ def bench_twin(bc: BenchConfig, batch: int, compiled: bool) -> dict:
     import torch.nn.functional as F
     from dcnmix_torch import DCN
     torch.manual_seed(0)
-    model = DCN(**bc.model_config().kwargs())
+    model = DCN(**bc.model_config().kwargs()).to(TORCH_DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     logits = torch.compile(model.logits) if compiled else model.logits
     ids, labels = batches_for(bc, batch, 8)
@@ -167,13 +177,14 @@ def bench_twin(bc: BenchConfig, batch: int, compiled: bool) -> dict:
 
 def _torch_eval_window(model, fn, ids):
     import torch
-    tid = [torch.as_tensor(x, dtype=torch.long) for x in ids]
+    tid = [torch.as_tensor(x, dtype=torch.long, device=TORCH_DEVICE) for x in ids]
 
     def window(n):
         model.eval()
         with torch.no_grad():
             for i in range(n):
                 fn(tid[i % len(tid)])
+        _sync()
     return window
 
 
@@ -271,7 +282,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="write the Markdown report here")
     p.add_argument("--table-scaling", action="store_true",
                    help="also: train step time vs embedding table size (10k, 1M, 10M ids)")
+    p.add_argument("--torch-device", default="cpu", help="the twin's device (cuda on a GPU)")
     args = p.parse_args(argv)
+    global TORCH_DEVICE
+    TORCH_DEVICE = args.torch_device
     names = [list(IMPLS)[int(i)] for i in args.impls.split(",")]
     rate = matmul_rate()
     lines = [f"Command: `python benchmarks/throughput.py {' '.join(sys.argv[1:])}`", "",

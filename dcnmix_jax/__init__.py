@@ -12,7 +12,9 @@ _LAZY = {
     "CrossNet": "dcnmix_jax.cross", "MixCross": "dcnmix_jax.cross", "FullCross": "dcnmix_jax.cross",
     "TorchBatchNorm": "dcnmix_jax.batchnorm",
     "TrainState": "dcnmix_jax.steps", "create_state": "dcnmix_jax.steps",
-    "train_step": "dcnmix_jax.steps", "torch_adam": "dcnmix_jax.optim",
+    "train_step": "dcnmix_jax.steps", "step": "dcnmix_jax.steps",
+    "train_steps": "dcnmix_jax.steps", "torch_adam": "dcnmix_jax.optim",
+    "keep_freed_memory": "dcnmix_jax.host_memory",
 }
 
 

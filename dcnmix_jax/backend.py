@@ -13,6 +13,7 @@ from flax import serialization
 from dcnmix.config import ModelConfig, TrainConfig
 from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
+from .host_memory import keep_freed_memory
 from .model import DCN, count_params
 from .optim import torch_adam
 from .steps import create_state, predict
@@ -90,6 +91,7 @@ class JaxBackend:
     def __init__(self, cfg: ModelConfig, tc: TrainConfig = TrainConfig(), *, mesh=None,
                  data_budget: int | None = None):
         self.cfg, self.mesh, self.lazy = cfg, mesh, tc.embedding_optimizer == "lazy"
+        keep_freed_memory()   # a step's scratch buffers would page-fault on every call
         self.data_budget = default_data_budget() if data_budget is None else int(data_budget)
         init_key, dropout_key = jax.random.split(jax.random.PRNGKey(tc.seed))  # raw keys serialise
         compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
