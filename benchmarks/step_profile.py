@@ -23,12 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 VARIANTS = {
-    "trainer's step (dense Adam, flax Dropout, threefry)": "base",
+    "trainer's step (dense Adam, hash dropout masks: dcnmix_jax.dropout)": "base",
+    "flax nn.Dropout (a threefry word per element; the trainer before)": "threefry",
     "no dropout (upper bound: the cost of the dropout masks)": "nodrop",
     "table frozen (upper bound: the cost of the embedding gradient's scatter-add)": "frozen",
     "dropout masks from 16-bit halves of threefry words": "split16",
     "dropout keys from the 'rbg' PRNG instead of threefry": "rbg",
-    "dropout masks from a counter hash (lowbias32 of the element index, one threefry word per layer)": "hash",
     "embedding lookup as a one-hot matmul": "onehot",
 }
 
@@ -53,32 +53,6 @@ def _split16_dropout():
             keep = r.reshape(x.shape) >= jnp.uint32(round(self.rate * 65536))
             return jnp.where(keep, x / (1 - self.rate), 0)
     return Dropout16
-
-
-def _hash_dropout():
-    """Dropout whose keep test is a 32-bit integer hash (lowbias32) of the element's index
-    plus a per-call seed drawn from the key: about 8 integer operations per element instead
-    of threefry's rounds."""
-    import jax
-    import jax.numpy as jnp
-    from flax import linen as nn
-
-    class DropoutHash(nn.Module):
-        rate: float
-        deterministic: bool = False
-
-        @nn.compact
-        def __call__(self, x):
-            if self.deterministic or self.rate == 0:
-                return x
-            seed = jax.random.bits(self.make_rng("dropout"), (), jnp.uint32)
-            h = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape) * jnp.uint32(0x9E3779B9) + seed
-            h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
-            h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
-            h = h ^ (h >> 16)
-            keep = h >= jnp.uint32(min(round(self.rate * 2.0**32), 2**32 - 1))
-            return jnp.where(keep, x / (1 - self.rate), 0)
-    return DropoutHash
 
 
 def make_steps(variant: str):
@@ -135,14 +109,14 @@ def main(argv=None) -> int:
             cfg = dataclasses.replace(cfg, dropout=0.0)
         state = JaxBackend(cfg).state
         steps = make_steps(variant)
-        original = model_module.nn.Dropout
-        model_module.nn.Dropout = {"split16": _split16_dropout, "hash": _hash_dropout}.get(
-            variant, lambda: nn.Dropout)()
+        original = model_module.Dropout
+        model_module.Dropout = {"split16": _split16_dropout, "threefry": lambda: nn.Dropout}.get(
+            variant, lambda: original)()
         try:  # the first call traces with the Dropout chosen here
             state, losses = steps(state, *data)
             losses.block_until_ready()
         finally:
-            model_module.nn.Dropout = original
+            model_module.Dropout = original
         runs[label] = [steps, state, []]
     for _ in range(args.repeats):
         for label, run in runs.items():

@@ -9,12 +9,15 @@ from dcnmix.config import CROSS_TYPES, METHODS, Variant
 
 from .batchnorm import TorchBatchNorm
 from .cross import CrossNet
+from .dropout import Dropout
 from .init import xavier_normal
 from .layers import TorchDense
 
 
 class DNN(nn.Module):
-    """(Dense -> TorchBatchNorm -> ReLU -> Dropout) per hidden size: [B, M] -> [B, hidden[-1]]."""
+    """(Dense -> TorchBatchNorm -> ReLU -> Dropout) per hidden size: [B, M] -> [B, hidden[-1]].
+    Dropout masks come from a counter hash (dcnmix_jax.dropout), not one threefry draw per
+    element."""
 
     hidden_nums: Sequence[int] = (128, 64, 32)
     dropout: float = 0.1
@@ -26,7 +29,7 @@ class DNN(nn.Module):
             x = TorchDense(width, dtype=self.dtype, name=f"dense_{i}")(x)
             x = TorchBatchNorm(dtype=self.dtype, name=f"bn_{i}")(x, train=train)
             x = nn.relu(x)
-            x = nn.Dropout(self.dropout, deterministic=not train)(x)
+            x = Dropout(self.dropout, deterministic=not train)(x)
         return x
 
 

@@ -168,6 +168,46 @@ def test_dropout_needs_and_uses_its_rng():
     np.testing.assert_array_equal(np.asarray(run(jax.random.key(1))), np.asarray(run(jax.random.key(1))))
 
 
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_hash_dropout_masks_have_the_documented_distribution(rate):
+    from dcnmix_jax.dropout import Dropout, keep_mask, lowbias32
+    values = np.random.default_rng(0).integers(0, 2**32, 1000, dtype=np.uint64)
+    expected = []
+    for h in map(int, values):                 # the documented formula, in Python integers
+        h = ((h ^ (h >> 16)) * 0x7FEB352D) & 0xFFFFFFFF
+        h = ((h ^ (h >> 15)) * 0x846CA68B) & 0xFFFFFFFF
+        expected.append(h ^ (h >> 16))
+    assert np.asarray(lowbias32(jnp.asarray(values, jnp.uint32))).tolist() == expected
+    masks = np.stack([np.asarray(keep_mask(jax.random.key(s), (512, 128), rate)) for s in range(8)])
+    n = masks[0].size
+    for m in masks:                            # keep share within 5 binomial sigmas
+        assert abs(m.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / n)
+    # masks of different keys are unrelated: the joint keep share is the product
+    joint = (masks[0] & masks[1]).mean()
+    assert abs(joint - (1 - rate) ** 2) < 5 * np.sqrt((1 - rate) ** 2 * (1 - (1 - rate) ** 2) / n)
+    # rows and columns are not patterned: per-column keep shares spread like binomials
+    cols = masks[0].mean(0)
+    assert cols.std() < 2 * np.sqrt(rate * (1 - rate) / 512)
+    x = jnp.ones((512, 128))
+    y = Dropout(rate).apply({}, x, rngs={"dropout": jax.random.key(0)})
+    kept = np.asarray(y) != 0
+    np.testing.assert_allclose(np.asarray(y)[kept], 1 / (1 - rate), rtol=1e-6)
+    np.testing.assert_array_equal(kept, np.asarray(keep_mask(_dropout_key(jax.random.key(0)),
+                                                             (512, 128), rate)))
+    assert np.asarray(Dropout(rate, deterministic=True).apply({}, x)).min() == 1
+
+
+def _dropout_key(root):
+    """The key flax's make_rng('dropout') gives a top-level module."""
+    from flax import linen as nn
+
+    class Probe(nn.Module):
+        @nn.compact
+        def __call__(self):
+            return self.make_rng("dropout")
+    return Probe().apply({}, rngs={"dropout": root})
+
+
 def test_bfloat16_compute_is_finite_and_close_to_float32():
     ids = _ids(64)
     f32 = DCN(**SEED_CFG, order_num=2)
