@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                         "glibc's defaults (run it in its own process: the setting is global)")
     p.add_argument("--out")
     args = p.parse_args(argv)
-    from throughput import versions
+    from throughput import report, versions
     lines = [f"Command: `python benchmarks/step_gap.py {' '.join(argv or sys.argv[1:])}`", "",
              versions(), ""]
     for batch in map(int, args.batches.split(",")):
@@ -103,11 +103,7 @@ def main(argv=None) -> int:
         lines += [f"| {name} | {t * 1e3:.2f} | {batch / t:,.0f} | {t / base:.2f}x |"
                   for name, t in times.items()]
         lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    report("\n".join(lines), args.out)
     return 0
 
 

@@ -38,20 +38,14 @@ def _split16_dropout():
     a multiple of 2^-16."""
     import jax
     import jax.numpy as jnp
-    from flax import linen as nn
+    from dcnmix_jax.dropout import Dropout
 
-    class Dropout16(nn.Module):
-        rate: float
-        deterministic: bool = False
-
-        @nn.compact
-        def __call__(self, x):
-            if self.deterministic or self.rate == 0:
-                return x
-            words = jax.random.bits(self.make_rng("dropout"), (-(-x.size // 2),), jnp.uint32)
-            r = jnp.stack([words & 0xFFFF, words >> 16], axis=-1).reshape(-1)[:x.size]
-            keep = r.reshape(x.shape) >= jnp.uint32(round(self.rate * 65536))
-            return jnp.where(keep, x / (1 - self.rate), 0)
+    class Dropout16(Dropout):
+        def keep(self, key, shape):
+            size = int(np.prod(shape))
+            words = jax.random.bits(key, (-(-size // 2),), jnp.uint32)
+            r = jnp.stack([words & 0xFFFF, words >> 16], axis=-1).reshape(-1)[:size]
+            return r.reshape(shape) >= jnp.uint32(round(self.rate * 65536))
     return Dropout16
 
 

@@ -51,5 +51,9 @@ class Dropout(nn.Module):
             return x
         if self.rate >= 1.0:
             return jnp.zeros_like(x)
-        keep = keep_mask(self.make_rng("dropout"), x.shape, self.rate)
+        keep = self.keep(self.make_rng("dropout"), x.shape)
         return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
+
+    def keep(self, key, shape):
+        """The keep mask (a subclass may draw it another way: benchmarks/step_profile.py)."""
+        return keep_mask(key, shape, self.rate)

@@ -39,14 +39,14 @@ def create_state(model, variables, tx: optax.GradientTransformation, dropout_key
 
 
 def loss_fn(params, state: TrainState, ids, labels):
-    """Mean binary cross-entropy on logits in training mode; returns (loss, new batch_stats)."""
-    from .model import DCN
+    """Mean binary cross-entropy on logits in training mode; returns (loss, new batch_stats).
+    Any module with a `logits(ids, train=)` method trains here (DCN and the baselines)."""
     logits, updates = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats}, ids, train=True,
-        method=DCN.logits, rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
+        method="logits", rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
         mutable=["batch_stats"])
     loss = optax.sigmoid_binary_cross_entropy(logits, labels).mean()
-    return loss, updates["batch_stats"]
+    return loss, updates.get("batch_stats", {})
 
 
 def step(state: TrainState, ids, labels):
@@ -94,8 +94,7 @@ train_step. The state is donated."""
 
 def predict_probs(state: TrainState, ids):
     """Eval-mode probabilities of one batch, not jitted."""
-    from .model import DCN
-    return state.apply_fn(state.variables(), ids, method=DCN.__call__)
+    return state.apply_fn(state.variables(), ids)
 
 
 predict_batch = jax.jit(predict_probs)

@@ -337,6 +337,9 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
     for cfg in configs[:1] if quick else configs[::4]:
         progress(f"training with L2 weight decay {name(cfg)}")
         yield from check_training(cfg, train, valid, weight_decay=1e-3, label="training, L2 1e-3")[0]
+    if not variants_only:      # the seed table's baselines (quick: conversion, forward, gradients)
+        from parity.baselines import run_baselines
+        yield from run_baselines(train, valid, progress=progress, training=not quick)
     if quick:  # statistical: needs the full data and seeds to be meaningful
         return
     for cfg in configs:

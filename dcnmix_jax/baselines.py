@@ -1,0 +1,145 @@
+"""The seed table's baselines as Flax linen modules: FM, FFM, PNN (inner product), DeepFM
+and NFM, the twins of dcnmix_torch.baselines (same parameter names, initialisers and
+arithmetic; parity/convert.py maps one to the other).
+
+Same call convention as dcnmix_jax.DCN: `apply(variables, ids)` -> probabilities [B],
+`method=...logits` for the values before the sigmoid, `train=True` with a 'dropout' rng and
+mutable 'batch_stats' in training. Defaults are each model's `seed` preset (docs/baselines.md).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from .batchnorm import TorchBatchNorm
+from .dropout import Dropout
+from .init import xavier_normal, zeros
+from .layers import TorchDense
+
+
+def fm_interaction(v):
+    """0.5 * ((sum_f v_f)^2 - sum_f v_f^2): the FM pairwise term, [B, F, E] -> [B, E]."""
+    return 0.5 * (jnp.square(v.sum(1)) - jnp.square(v).sum(1))
+
+
+def _pairs(field_num: int):
+    return np.triu_indices(field_num, k=1)
+
+
+class Tower(nn.Module):
+    """(Dense -> [TorchBatchNorm] -> ReLU -> Dropout) per hidden size, then Dense -> 1."""
+
+    hidden_nums: Sequence[int]
+    dropout: float = 0.1
+    batch_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        for i, width in enumerate(self.hidden_nums):
+            x = TorchDense(width, name=f"dense_{i}")(x)
+            if self.batch_norm:
+                x = TorchBatchNorm(name=f"bn_{i}")(x, train=train)
+            x = Dropout(self.dropout, deterministic=not train)(nn.relu(x))
+        return TorchDense(1, name="out")(x)[:, 0]
+
+
+class _Base(nn.Module):
+    def embed(self, ids, width: int):
+        if ids.ndim != 2 or ids.shape[1] != self.field_num:
+            raise ValueError(f"ids must have shape [batch, {self.field_num}], got {ids.shape}")
+        return nn.Embed(self.feat_dim, width, embedding_init=xavier_normal, name="embedding")(ids)
+
+    def first_order(self, ids):
+        w = nn.Embed(self.feat_dim, 1, embedding_init=zeros, name="linear")(ids)
+        return w.sum((1, 2)) + self.param("bias", zeros, (1,), jnp.float32)
+
+    def __call__(self, ids, train: bool = False):
+        return jax.nn.sigmoid(self.logits(ids, train=train))
+
+
+class FM(_Base):
+    """Factorization machine: logit = b + sum_i w_i + sum_{i<j} <v_i, v_j>."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 4
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        return self.first_order(ids) + fm_interaction(self.embed(ids, self.emb_num)).sum(1)
+
+
+class FFM(_Base):
+    """Field-aware FM: logit = b + sum_i w_i + sum_{i<j} <v_{x_i, field j}, v_{x_j, field i}>."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 4
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        v = self.embed(ids, self.field_num * self.emb_num)
+        v = v.reshape(ids.shape[0], self.field_num, self.field_num, self.emb_num)
+        i, j = _pairs(self.field_num)
+        return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
+
+
+class PNN(_Base):
+    """Product-based network (IPNN): the tower reads [embeddings, <v_i, v_j> for i < j]."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 32
+    hidden_nums: Sequence[int] = (64, 64)
+    dropout: float = 0.1
+    batch_norm: bool = False
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        v = self.embed(ids, self.emb_num)
+        i, j = _pairs(self.field_num)
+        inner = (v[:, i] * v[:, j]).sum(-1)
+        x = jnp.concatenate([v.reshape(v.shape[0], self.field_num * self.emb_num), inner], axis=1)
+        return Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")(x, train)
+
+
+class DeepFM(_Base):
+    """DeepFM: FM (first order + pairwise) + a DNN tower over the concatenated embeddings."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 16
+    hidden_nums: Sequence[int] = (64, 16)
+    dropout: float = 0.1
+    batch_norm: bool = True
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        v = self.embed(ids, self.emb_num)
+        tower = Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")
+        return (self.first_order(ids) + fm_interaction(v).sum(1)
+                + tower(v.reshape(v.shape[0], self.field_num * self.emb_num), train))
+
+
+class NFM(_Base):
+    """Neural FM: first order + a DNN tower over BatchNorm(bi-interaction pooling)."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 64
+    hidden_nums: Sequence[int] = (64, 16)
+    dropout: float = 0.1
+    batch_norm: bool = True
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        bi = TorchBatchNorm(name="bi_bn")(fm_interaction(self.embed(ids, self.emb_num)), train)
+        tower = Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")
+        return self.first_order(ids) + tower(bi, train)
+
+
+MODELS = {"fm": FM, "ffm": FFM, "pnn": PNN, "deepfm": DeepFM, "nfm": NFM}

@@ -1,0 +1,151 @@
+"""The seed table's baselines in PyTorch: FM, FFM, PNN (inner product), DeepFM and NFM.
+
+Same call convention as dcnmix_torch.DCN: ids [B, field_num] (global ids in [0, feat_dim))
+-> probabilities [B]; `logits` gives the values before the sigmoid. The structure follows
+FuxiCTR (a first-order part with its own bias, the DNN's output layer with a bias); the
+initialisation follows the seed's code: embeddings and Linear weights xavier normal, Linear
+biases torch's default, first-order weights and the global bias zero. The Flax twins are in
+dcnmix_jax.baselines, with the same parameter names.
+
+Defaults are each model's `seed` preset: the configuration that gives the seed table's
+parameter count on its data (10 fields, 72 ids); see docs/baselines.md.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def _linear(input_num: int, output_num: int) -> nn.Linear:
+    layer = nn.Linear(input_num, output_num)
+    nn.init.xavier_normal_(layer.weight.data)
+    return layer
+
+
+def _embedding(feat_dim: int, emb_num: int) -> nn.Embedding:
+    table = nn.Embedding(feat_dim, emb_num)
+    nn.init.xavier_normal_(table.weight.data)
+    return table
+
+
+class Tower(nn.Module):
+    """(Linear -> [BatchNorm1d] -> ReLU -> Dropout) per hidden size, then Linear -> 1."""
+
+    def __init__(self, input_num, hidden_nums, dropout=0.1, batch_norm=True):
+        super().__init__()
+        self.hidden_nums, self.batch_norm = tuple(hidden_nums), batch_norm
+        for i, width in enumerate(self.hidden_nums):
+            setattr(self, f"dense_{i}", _linear(input_num, width))
+            if batch_norm:
+                setattr(self, f"bn_{i}", nn.BatchNorm1d(width))
+            input_num = width
+        self.dropout = nn.Dropout(p=dropout)
+        self.out = _linear(input_num, 1)
+
+    def forward(self, x):
+        for i in range(len(self.hidden_nums)):
+            x = getattr(self, f"dense_{i}")(x)
+            if self.batch_norm:
+                x = getattr(self, f"bn_{i}")(x)
+            x = self.dropout(torch.relu(x))
+        return self.out(x)[:, 0]
+
+
+class _Base(nn.Module):
+    """Embedding table, first-order weights and bias, and the probability head."""
+
+    def __init__(self, field_num, feat_dim, emb_num, first_order=True):
+        super().__init__()
+        self.field_num, self.feat_dim, self.emb_num = field_num, feat_dim, emb_num
+        if first_order:
+            self.linear = nn.Embedding(feat_dim, 1)
+            nn.init.zeros_(self.linear.weight.data)
+            self.bias = nn.Parameter(torch.zeros(1))
+
+    def first_order(self, ids):
+        """bias + sum of the ids' first-order weights: [B]."""
+        return self.linear(ids).sum((1, 2)) + self.bias
+
+    def forward(self, ids):
+        return torch.sigmoid(self.logits(ids))
+
+
+def fm_interaction(v):
+    """0.5 * ((sum_f v_f)^2 - sum_f v_f^2): the FM pairwise term, [B, F, E] -> [B, E]."""
+    return 0.5 * (v.sum(1).square() - v.square().sum(1))
+
+
+class FM(_Base):
+    """Factorization machine: logit = b + sum_i w_i + sum_{i<j} <v_i, v_j>."""
+
+    def __init__(self, field_num, feat_dim, emb_num=4):
+        super().__init__(field_num, feat_dim, emb_num)
+        self.embedding = _embedding(feat_dim, emb_num)
+
+    def logits(self, ids):
+        return self.first_order(ids) + fm_interaction(self.embedding(ids)).sum(1)
+
+
+class FFM(_Base):
+    """Field-aware FM: each id has a vector per field, logit = b + sum_i w_i +
+    sum_{i<j} <v_{x_i, field j}, v_{x_j, field i}>; the table is [feat_dim, field_num * emb_num]."""
+
+    def __init__(self, field_num, feat_dim, emb_num=4):
+        super().__init__(field_num, feat_dim, emb_num)
+        self.embedding = _embedding(feat_dim, field_num * emb_num)
+        rows, cols = torch.triu_indices(field_num, field_num, offset=1)
+        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+
+    def logits(self, ids):
+        v = self.embedding(ids).view(ids.shape[0], self.field_num, self.field_num, self.emb_num)
+        i, j = self.pairs
+        return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
+
+
+class PNN(_Base):
+    """Product-based network (IPNN): the tower reads [embeddings, <v_i, v_j> for i < j]."""
+
+    def __init__(self, field_num, feat_dim, emb_num=32, hidden_nums=(64, 64), dropout=0.1,
+                 batch_norm=False):
+        super().__init__(field_num, feat_dim, emb_num, first_order=False)
+        self.embedding = _embedding(feat_dim, emb_num)
+        rows, cols = torch.triu_indices(field_num, field_num, offset=1)
+        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+        self.tower = Tower(field_num * emb_num + rows.numel(), hidden_nums, dropout, batch_norm)
+
+    def logits(self, ids):
+        v = self.embedding(ids)
+        i, j = self.pairs
+        inner = (v[:, i] * v[:, j]).sum(-1)
+        return self.tower(torch.cat([v.flatten(1), inner], dim=1))
+
+
+class DeepFM(_Base):
+    """DeepFM: FM (first order + pairwise) + a DNN tower over the concatenated embeddings."""
+
+    def __init__(self, field_num, feat_dim, emb_num=16, hidden_nums=(64, 16), dropout=0.1,
+                 batch_norm=True):
+        super().__init__(field_num, feat_dim, emb_num)
+        self.embedding = _embedding(feat_dim, emb_num)
+        self.tower = Tower(field_num * emb_num, hidden_nums, dropout, batch_norm)
+
+    def logits(self, ids):
+        v = self.embedding(ids)
+        return self.first_order(ids) + fm_interaction(v).sum(1) + self.tower(v.flatten(1))
+
+
+class NFM(_Base):
+    """Neural FM: first order + a DNN tower over BatchNorm(bi-interaction pooling)."""
+
+    def __init__(self, field_num, feat_dim, emb_num=64, hidden_nums=(64, 16), dropout=0.1,
+                 batch_norm=True):
+        super().__init__(field_num, feat_dim, emb_num)
+        self.embedding = _embedding(feat_dim, emb_num)
+        self.bi_bn = nn.BatchNorm1d(emb_num)
+        self.tower = Tower(emb_num, hidden_nums, dropout, batch_norm)
+
+    def logits(self, ids):
+        return self.first_order(ids) + self.tower(self.bi_bn(fm_interaction(self.embedding(ids))))
+
+
+MODELS = {"fm": FM, "ffm": FFM, "pnn": PNN, "deepfm": DeepFM, "nfm": NFM}
