@@ -92,11 +92,15 @@ def test_run_folder_records_its_data_and_resume_checks_it(tmp_path, capsys):
 def test_lazy_adam_follows_lr_decay(tmp_path):
     """Reduce-on-plateau with lazy Adam: the lr written per epoch drops, training goes on."""
     out = tmp_path / "lazy"
-    assert main(["train", *TINY, "--epochs", "6", "--patience", "6", "--lr", "0.05",
+    assert main(["train", *TINY, "--epochs", "12", "--patience", "12", "--lr", "0.05",
                  "--embedding-optimizer", "lazy", "--lr-decay", "0.5", "--out", str(out)]) == 0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     lrs = [r["lr"] for r in rows]
-    assert len(rows) == 6 and lrs[0] == 0.05 and min(lrs) < 0.05, lrs
+    assert len(rows) == 12 and lrs[0] == 0.05 and min(lrs) < 0.05, lrs
+    best = 0.0
+    for row, next_lr in zip(rows, lrs[1:]):    # halved exactly after an epoch without gain
+        assert next_lr == (row["lr"] if row["val_auc"] > best else row["lr"] * 0.5), lrs
+        best = max(best, row["val_auc"])
     from dcnmix_jax.backend import JaxBackend
     backend = JaxBackend(ModelConfig(field_num=10, feat_dim=72, emb_num=4, order_num=1, r=4,
                                      hidden_nums=(16,)), TrainConfig(embedding_optimizer="lazy"))
