@@ -180,8 +180,8 @@ def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool,
         backend.restore_state(state)
     except Exception as exc:   # the digest matched, so the file was written this way
         raise RunError(f"{folder.checkpoint_dir}: the training state named by run.json does not "
-                       f"restore into this {type(backend).__name__} ({type(exc).__name__}: "
-                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+                       f"restore into this {type(backend).__name__} ({type(exc).__name__}: {exc})"
+                       ) from None
     if progress.lr != tc.lr:
         backend.set_learning_rate(progress.lr)
     log(f"resumed after epoch {progress.epochs_done} (best validation AUC "

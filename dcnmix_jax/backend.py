@@ -97,7 +97,8 @@ class JaxBackend:
         compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
         module = lambda rows: DCN(**dict(cfg.kwargs(), feat_dim=rows), mixture=tc.mixture,
                                   dtype=compute)
-        # jitted: op-by-op init compiles every primitive on its own (8.6 of 8.8 s, Frappe recipe)
+        # jitted: op by op, init compiles every primitive on its own (building the backend for
+        # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
         variables = jax.jit(module(cfg.feat_dim).init)(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
         self.n_params = count_params(variables["params"])
         if tc.dtype == "float64":

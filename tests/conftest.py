@@ -11,7 +11,7 @@ def shared_path(*parts) -> pathlib.Path:
     """A path under $DCNMIX_SHARED: skip when the variable is unset, fail when the file is missing."""
     base = os.environ.get("DCNMIX_SHARED")
     if not base:
-        _missing("DCNMIX_SHARED is not set (point it at the shared/ folder with data and seeds)")
+        missing("DCNMIX_SHARED is not set (point it at the shared/ folder with data and seeds)")
     path = pathlib.Path(base, *parts)
     if not path.exists():
         pytest.fail(f"DCNMIX_SHARED is set but {path} does not exist")
@@ -39,7 +39,7 @@ def seed_module():
     return module
 
 
-def _missing(reason: str):
+def missing(reason: str):
     """A prerequisite is missing: in CI (CI set, as .ci/run runs) that is a failure, never a
     skip that could hide one; on a developer's machine a skip that says what to set."""
     if os.environ.get("CI"):
@@ -51,7 +51,7 @@ def _peer_missing(what: str):
     """Fail when DCNMIX_PEERS is set or in CI (.ci/run installs the peers); else skip."""
     if os.environ.get("DCNMIX_PEERS"):
         pytest.fail(f"DCNMIX_PEERS is set but {what} is not installed (see .ci/run)")
-    _missing(f"{what} is not installed (pip install --no-deps deepctr-torch torchrec; "
+    missing(f"{what} is not installed (pip install --no-deps deepctr-torch torchrec; "
              "set DCNMIX_PEERS=1 to require it)")
 
 

@@ -134,9 +134,10 @@ def header(path: str, opt: PrepareOptions) -> list[str] | None:
     return next(csv.reader([first], delimiter=opt.delimiter), [])
 
 
-def has_label(path: str, opt: PrepareOptions) -> bool:
-    """Whether a file has the label column (Criteo: 40 columns rather than 39); a column
-    this read uses that the header names twice is a DataError (readers take one silently)."""
+def check_header(path: str, opt: PrepareOptions) -> bool:
+    """Refuse a header that names a column this read uses twice (the readers would take one
+    silently, a DataError); returns whether the file has the label column (Criteo: 40
+    columns rather than 39)."""
     names = header(path, opt)
     if names is None:
         with (__import__("gzip").open if _is_gzip(path) else open)(path, "rb") as fh:
@@ -200,7 +201,7 @@ def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
     if not os.path.isfile(path):
         raise DataError(path, None, "no such file")
     try:
-        with_label = has_label(path, opt) or not label_optional
+        with_label = check_header(path, opt) or not label_optional
         if opt.kind == "criteo" and not _is_gzip(path):
             yield from _polars_criteo(path, opt, extra, with_label)
             return
