@@ -1,8 +1,15 @@
-"""The seed article's grid: order 1-4 x parallel/stacked, DCN-Mix and DCN-V2, per framework,
-several seeds -> CSV (one row per run) and a Markdown table (mean +- std).
+"""Quality sweeps, per framework and several seeds -> CSV (one row per run) and a Markdown
+table (mean +- std over seeds):
+
+  grid (default)   the seed article's grid: order 1-4 x parallel/stacked, DCN-Mix and DCN-V2;
+  --compare        the seed article's comparison table: FM, FFM, PNN, DeepFM, NFM, DCN-V2
+                   parallel-3 / stacked-3, DCN-Mix parallel-1 / stacked-3 (each model in its
+                   seed preset unless --emb-num / --hidden-nums / --dropout say otherwise).
 
     python benchmarks/sweep.py --dataset synthetic --frameworks jax,torch --seeds 3 \\
-        --out benchmarks/results/sweep_synthetic [training flags as dcnmix-train, e.g. --synthetic-rows]
+        --out benchmarks/results/sweep_synthetic [training flags, e.g. --synthetic-rows]
+    python benchmarks/sweep.py --compare --dataset synthetic --synthetic-rows 20000 \\
+        --seeds 3 --out benchmarks/results/compare_synthetic
 
 Runs are resumable: a run whose summary.json exists is not trained again.
 """
@@ -19,29 +26,59 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dcnmix.config import ModelConfig  # noqa: E402
+from dcnmix.config import ModelConfig, TrainConfig, model_defaults  # noqa: E402
 from dcnmix.data import DataSpec  # noqa: E402
-from dcnmix.config import TrainConfig
 from dcnmix.loop import fit  # noqa: E402
 
 GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
+# the seed article's comparison table: cell -> (label, validation AUC, parameters)
+SEED_TABLE = {
+    "fm": ("FM", 0.6274, 361), "ffm": ("FFM", 0.6317, 2953), "pnn": ("PNN*", 0.6342, 29953),
+    "deepfm": ("DeepFM", 0.6322, 12746), "nfm": ("NFM", 0.6329, 10186),
+    "full-parallel-3": ("DCN-parallel-3", 0.6348, 110017),
+    "full-stacked-3": ("DCN-stacked-3", 0.6344, 109857),
+    "mix-parallel-1": ("DCN-Mix-parallel-1", 0.6345, 54501),
+    "mix-stacked-3": ("DCN-Mix-stacked-3", 0.6333, 97869),
+}
 
 
-def main(argv=None) -> int:
+def cell_options(cell: str, args) -> dict:
+    """ModelConfig options of a cell: 'fm' ... 'nfm', or CROSS-METHOD-ORDER for a DCN; the
+    shape flags given override the model's own defaults (model_defaults)."""
+    if "-" in cell:
+        cross, method, order = cell.split("-")
+        options = {"model": "dcn", "cross": cross, "method": method, "order_num": int(order)}
+    else:
+        options = {"model": cell}
+    options = {**model_defaults(options["model"]), **options}
+    shape = {"emb_num": args.emb_num, "dropout": args.dropout, "hidden_nums":
+             tuple(int(h) for h in args.hidden_nums.split(",")) if args.hidden_nums else None}
+    for name, value in shape.items():
+        if value is not None and (options["model"] == "dcn" or name == "emb_num"
+                                  or options["model"] not in ("fm", "ffm")):
+            options[name] = value
+    return options
+
+
+def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--frameworks", default="jax,torch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", required=True)
+    p.add_argument("--compare", action="store_true",
+                   help="the seed's comparison table instead of the DCN grid")
     p.add_argument("--grid", default=None,
-                   help="comma-separated CROSS-METHOD-ORDER cells, e.g. mix-parallel-3 (default: all 16)")
+                   help="comma-separated cells: CROSS-METHOD-ORDER (e.g. mix-parallel-3) or a "
+                        "baseline (fm, ffm, pnn, deepfm, nfm); default: all 16 DCN cells, or "
+                        "with --compare the seed table's 9 rows")
     p.add_argument("--emb-weight-decay", type=float, default=None)
     p.add_argument("--embedding-optimizer", default="dense")
     p.add_argument("--lr-decay", type=float, default=None)
     p.add_argument("--synthetic-rows", type=int, default=100_000)
-    p.add_argument("--emb-num", type=int, default=16)
-    p.add_argument("--hidden-nums", default="128,64,32")
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--emb-num", type=int, default=None, help="default: each model's own")
+    p.add_argument("--hidden-nums", default=None, help="default: each model's own")
+    p.add_argument("--dropout", type=float, default=None, help="default: each model's own")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
@@ -49,47 +86,55 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--collect-only", action="store_true",
                    help="train nothing: tabulate the runs already finished under --out")
-    args = p.parse_args(argv)
-    hidden = tuple(int(h) for h in args.hidden_nums.split(","))
-    grid = GRID if not args.grid else [(c, m, int(o)) for c, m, o in
-                                       (cell.split("-") for cell in args.grid.split(","))]
-    rows = []
+    return p.parse_args(argv)
+
+
+def cells(args) -> list[str]:
+    if args.grid:
+        return args.grid.split(",")
+    return list(SEED_TABLE) if args.compare else [f"{c}-{m}-{o}" for c, m, o in GRID]
+
+
+def run_one(args, cell: str, framework: str, seed: int, splits, spec) -> dict:
+    cfg = ModelConfig.create(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
+                             **cell_options(cell, args))
+    tc = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                     lr=args.lr, weight_decay=args.weight_decay,
+                     emb_weight_decay=args.emb_weight_decay,
+                     embedding_optimizer=args.embedding_optimizer, lr_decay=args.lr_decay,
+                     seed=seed)
+    run = os.path.join(args.out, "runs", f"{framework}-{cell}-s{seed}")
+    return fit(cfg, tc, splits, run, framework=framework, resume=True, progress=False,
+               log=lambda *_: None, data=spec)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    rows, missing = [], []
     os.makedirs(args.out, exist_ok=True)
-    missing = []
     for seed in range(args.seeds):
-        splits = None
+        splits = spec = None
         for framework in args.frameworks.split(","):
-            for cross, method, order in grid:
-                run = os.path.join(args.out, "runs", f"{framework}-{cross}-{method}-{order}-s{seed}")
-                path = os.path.join(run, "summary.json")
-                if args.collect_only and not os.path.exists(path):
-                    missing.append(os.path.basename(run))
-                    continue
+            for cell in cells(args):
+                path = os.path.join(args.out, "runs", f"{framework}-{cell}-s{seed}", "summary.json")
                 if os.path.exists(path):
                     with open(path) as fh:
                         s = json.load(fh)
+                elif args.collect_only:
+                    missing.append(f"{framework}-{cell}-s{seed}")
+                    continue
                 else:
                     if splits is None:
                         spec = DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows,
                                         split_seed=seed)
                         splits = spec.load()
-                    cfg = ModelConfig(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
-                                      emb_num=args.emb_num, order_num=order, dropout=args.dropout,
-                                      method=method, hidden_nums=hidden, cross=cross)
-                    tc = TrainConfig(epochs=args.epochs, patience=args.patience,
-                                     batch_size=args.batch_size, lr=args.lr,
-                                     weight_decay=args.weight_decay,
-                                     emb_weight_decay=args.emb_weight_decay,
-                                     embedding_optimizer=args.embedding_optimizer,
-                                     lr_decay=args.lr_decay, seed=seed)
-                    s = fit(cfg, tc, splits, run, framework=framework, resume=True,
-                            progress=False, log=lambda *_: None, data=spec)
-                print(f"{framework} {cross}-{method}-{order} seed {seed}: val {s['val_auc']:.4f} "
+                    s = run_one(args, cell, framework, seed, splits, spec)
+                print(f"{framework} {cell} seed {seed}: val {s['val_auc']:.4f} "
                       f"test {s['test_auc']:.4f} ({s['train_seconds']:.0f}s)", flush=True)
-                rows.append({"framework": framework, "cross": cross, "method": method,
-                             "order": order, "seed": seed, "params": s["params"],
-                             "best_epoch": s["best_epoch"], "val_auc": s["val_auc"],
-                             "test_auc": s["test_auc"], "test_logloss": s["test_logloss"],
+                rows.append({"framework": framework, "cell": cell, "seed": seed,
+                             "params": s["params"], "best_epoch": s["best_epoch"],
+                             "val_auc": s["val_auc"], "test_auc": s["test_auc"],
+                             "test_logloss": s["test_logloss"],
                              "train_seconds": s["train_seconds"]})
     if not rows:
         print(f"no finished runs under {args.out}", file=sys.stderr)
@@ -105,22 +150,37 @@ def main(argv=None) -> int:
     return 0
 
 
+def _label(cell: str) -> tuple[str, str, str]:
+    """(model, structure, cross layers) of a cell."""
+    if "-" not in cell:
+        return SEED_TABLE[cell][0], "", ""
+    cross, method, order = cell.split("-")
+    return ("DCN-Mix" if cross == "mix" else "DCN-V2"), method, order
+
+
 def markdown(rows, args) -> str:
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["framework"], r["cross"], r["method"], r["order"]), []).append(r)
+        groups.setdefault((r["framework"], r["cell"]), []).append(r)
+    order = {c: i for i, c in enumerate(cells(args))}
     command = " ".join(a for a in sys.argv[1:] if a != "--collect-only")
+    seed_cols = " seed's val AUC | seed's params |" if args.compare else ""
     out = [f"Command: `python benchmarks/sweep.py {command}`", "",
-           "| framework | model | structure | cross layers | params | runs | val AUC | test AUC | best epoch | train s |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for (fw, cross, method, order), rs in sorted(groups.items()):
+           "| framework | model | structure | cross layers | params | runs | val AUC | test AUC "
+           "| best epoch | train s |" + seed_cols,
+           "| --- " * (10 + 2 * args.compare) + "|"]
+    for (fw, cell), rs in sorted(groups.items(), key=lambda g: (g[0][0], order.get(g[0][1], 99), g[0][1])):
         v = np.array([r["val_auc"] for r in rs])
         t = np.array([r["test_auc"] for r in rs])
-        model = "DCN-Mix" if cross == "mix" else "DCN-V2"
-        out.append(f"| {fw} | {model} | {method} | {order} | {rs[0]['params']:,} | {len(rs)} | "
-                   f"{v.mean():.4f} ± {v.std():.4f} | {t.mean():.4f} ± {t.std():.4f} | "
-                   f"{np.mean([r['best_epoch'] for r in rs]):.1f} | "
-                   f"{np.mean([r['train_seconds'] for r in rs]):.0f} |")
+        model, method, layers = _label(cell)
+        line = (f"| {fw} | {model} | {method} | {layers} | {int(rs[0]['params']):,} | {len(rs)} | "
+                f"{v.mean():.4f} ± {v.std():.4f} | {t.mean():.4f} ± {t.std():.4f} | "
+                f"{np.mean([float(r['best_epoch']) for r in rs]):.1f} | "
+                f"{np.mean([float(r['train_seconds']) for r in rs]):.0f} |")
+        if args.compare:
+            seed = SEED_TABLE.get(cell)
+            line += f" {seed[1]:.4f} | {seed[2]:,} |" if seed else " | |"
+        out.append(line)
     out.append(f"\n{len(rows)} runs; mean ± std over the runs (seeds) of each row.")
     return "\n".join(out)
 

@@ -1,6 +1,7 @@
 """The `dcnmix` command: train, prepare, predict, export, svd, convert, parity. A thin layer over the Python API.
 
-    dcnmix train [--dataset SPEC] [--framework jax|torch] [model, variant, training flags]
+    dcnmix train [--dataset SPEC] [--framework jax|torch] [--model dcn|fm|ffm|pnn|deepfm|nfm]
+                 [model, variant, training flags]
     dcnmix prepare SPEC --out DIR [split and column options]
     dcnmix predict RUN_DIR --data SPEC [--out FILE.parquet|.csv] [--framework jax|torch]
     dcnmix export RUN_DIR --format stablehlo|onnx --out FILE
@@ -19,8 +20,8 @@ import dataclasses
 import os
 import sys
 
-from .config import (FRAMEWORKS, MODEL_DEFAULTS, PRESETS, VARIANT_FIELDS, ConfigError,
-                     ModelConfig, TrainConfig, Variant)
+from .config import (FRAMEWORKS, MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError,
+                     ModelConfig, TrainConfig, Variant, model_defaults)
 
 FROM_DATA = ("field_num", "feat_dim", "variant")
 
@@ -71,15 +72,20 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False) -> None:
+def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False,
+               default_text=None) -> None:
     """One flag per dataclass field: its help and choices from the field's metadata, its type
-    from its annotation; bools are on|off, tuples comma-separated."""
+    from its annotation; bools are on|off, tuples comma-separated. default_text(name): a
+    flag's defaults in words; such a flag is absent from the parsed args unless given."""
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         default = None if default_none else (defaults or {}).get(f.name, f.default)
         kind = str(f.type)
         kwargs = {"help": f.metadata.get("help", f.name), "default": default}
+        if default_text is not None:
+            kwargs.update(default=argparse.SUPPRESS,
+                          help=f"{kwargs['help']} (default: {default_text(f.name)})")
         if f.metadata.get("choices"):
             kwargs["choices"] = f.metadata["choices"]
         elif kind == "bool":
@@ -107,8 +113,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-data-budget", type=_bytes, default=None, metavar="BYTES",
                    help="training data kept on the device (e.g. 2G, 500M); a larger split streams "
                         "from the host (default: a quarter of the device's memory)")
-    add_fields(p.add_argument_group("model (the seed's DCN arguments)"), ModelConfig,
-               skip=FROM_DATA, defaults=MODEL_DEFAULTS)
+    add_fields(p.add_argument_group("model (the seed's DCN arguments; a baseline's options "
+                                    "default to its seed preset, docs/baselines.md)"),
+               ModelConfig, skip=FROM_DATA, default_text=_model_default_text)
     v = p.add_argument_group("DCN-Mix variant: a preset, then single options over it "
                              "(docs/variants.md)")
     v.add_argument("--preset", choices=tuple(PRESETS), default="seed")
@@ -141,13 +148,39 @@ def add_column_arguments(d) -> None:
                    help="criteo/csv/parquet: keep tokens seen at least this often in training")
 
 
+def _model_default_text(name: str) -> str:
+    """A model flag's default for each model that has the option, e.g. 'dcn 16, fm 4, ...'."""
+    values = {}
+    for model in MODELS:
+        if name == "model" or name in OPTIONS[model]:
+            value = ModelConfig.create(field_num=1, feat_dim=1, model=model,
+                                       **model_defaults(model)).to_dict().get(name, model)
+            values[model] = ",".join(map(str, value)) if isinstance(value, tuple) else value
+    if name == "model":
+        return "dcn"
+    if len(set(map(str, values.values()))) == 1:
+        return f"{next(iter(values.values()))}" + ("" if len(values) == len(MODELS)
+                                                  else f" ({', '.join(values)})")
+    return ", ".join(f"{m} {v}" for m, v in values.items())
+
+
 def model_options(args) -> dict:
-    """ModelConfig fields from the flags (field_num and feat_dim come from the data); validated
-    now, before any data is read."""
-    variant = Variant.preset(args.preset).replace(
-        **{f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None})
-    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)
-               if f.name not in FROM_DATA}
+    """ModelConfig fields from the flags (field_num and feat_dim come from the data): the
+    model's defaults (model_defaults) under the flags given; validated now, before any data
+    is read. A DCN's variant options given to a baseline are refused, naming the flag."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)
+             if f.name not in FROM_DATA and hasattr(args, f.name)}
+    model = given.get("model", "dcn")
+    variant_flags = {f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None}
+    if model != "dcn":
+        dcn_only = ["preset"] * (args.preset != "seed") + list(variant_flags)
+        if dcn_only:
+            raise ConfigError(dcn_only[0], f"a DCN-Mix option, not one of model {model}")
+        options = {**model_defaults(model), **given}
+        ModelConfig.create(field_num=1, feat_dim=1, **options)
+        return options
+    variant = Variant.preset(args.preset).replace(**variant_flags)
+    options = {**model_defaults(model), **given}
     ModelConfig(field_num=1, feat_dim=1, variant=variant, **options)
     return {**options, "variant": variant}
 
@@ -343,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcnmix", description=__doc__.split("\n")[0],
                                 formatter_class=Formatter, allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_train_arguments(sub.add_parser("train", help="train a DCN (early stopping, resumable)",
+    add_train_arguments(sub.add_parser("train", help="train a DCN or a baseline (early "
+                                       "stopping, resumable)",
                                        formatter_class=Formatter, allow_abbrev=False))
     add_prepare_arguments(sub.add_parser("prepare", help="raw files -> prepared, memory-mapped "
                                          "ids and a feature map (docs/data.md)",

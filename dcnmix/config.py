@@ -1,7 +1,8 @@
 """The configurations every part of dcnmix shares, each validated once, here.
 
     Variant      the DCN-Mix cross layer's variant options (gate, biases, g, C, initialisation)
-    ModelConfig  a DCN: the seed's constructor arguments plus a Variant
+    ModelConfig  a model: a DCN (the seed's constructor arguments plus a Variant) or one of
+                 the seed table's baselines (FM, FFM, PNN, DeepFM, NFM), by `model`
     TrainConfig  how to train it (optimiser, early stopping, batches, compute dtype)
 
 Framework-free: both frameworks, the weights format, the CLI and parity read the names,
@@ -23,6 +24,25 @@ MIXTURES = ("gemm", "experts")
 DTYPES = ("float32", "bfloat16", "float64")
 EMBEDDING_OPTIMIZERS = ("dense", "lazy")
 FRAMEWORKS = ("jax", "torch")
+MODELS = ("dcn", "fm", "ffm", "pnn", "deepfm", "nfm")
+PRODUCTS = ("inner", "outer", "both")
+
+# the options each model has (besides field_num, feat_dim and model itself); the others
+# must keep their defaults, and are left out of to_dict() and kwargs()
+_TOWER = ("emb_num", "dropout", "hidden_nums", "batch_norm")
+OPTIONS = {"dcn": ("emb_num", "order_num", "r", "k", "dropout", "method", "hidden_nums", "cross",
+                   "variant"),
+           "fm": ("emb_num",), "ffm": ("emb_num",), "pnn": _TOWER + ("product",),
+           "deepfm": _TOWER, "nfm": _TOWER}
+# each baseline's `seed` preset: the configuration that gives the seed table's parameter
+# count on its data (10 fields, 72 ids); the choices and alternatives: docs/baselines.md
+BASELINE_PRESETS = {
+    "fm": {"emb_num": 4},                                                  # 361
+    "ffm": {"emb_num": 4},                                                 # 2,953
+    "pnn": {"emb_num": 32, "hidden_nums": (64, 64), "batch_norm": False},  # 29,953
+    "deepfm": {"emb_num": 16, "hidden_nums": (64, 16)},                    # 12,746
+    "nfm": {"emb_num": 64, "hidden_nums": (64, 16)},                       # 10,186
+}
 
 
 class ConfigError(ValueError):
@@ -107,12 +127,14 @@ PRESETS = {
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Constructor arguments of dcnmix_jax.DCN and dcnmix_torch.DCN: the seed's names and
-    defaults, then the variant options as one `Variant`."""
+    defaults, then the variant options as one `Variant`; or, with `model` other than 'dcn',
+    of a baseline (dcnmix_jax.baselines / dcnmix_torch.baselines), which has only the options
+    OPTIONS[model] (the others keep their defaults; order_num stays None)."""
 
     field_num: int
     feat_dim: int
     emb_num: int = _option(dataclasses.MISSING, "embedding size per field")
-    order_num: int = _option(dataclasses.MISSING, "cross layers")
+    order_num: int | None = _option(None, "cross layers")
     r: int = _option(16, "rank of each expert (cross='mix')")
     k: int = _option(4, "experts per cross layer (cross='mix')")
     dropout: float = _option(0.1, "dropout after each DNN layer")
@@ -121,27 +143,51 @@ class ModelConfig:
     cross: str = _option("mix", "DCN-Mix's mixture of low-rank experts, or DCN-V2's full-rank "
                                 "layer", CROSS_TYPES)
     variant: Variant = Variant()
+    model: str = _option("dcn", "dcn (DCN-Mix or DCN-V2, by --cross) or a baseline of the seed's "
+                                "table (docs/baselines.md)", MODELS)
+    batch_norm: bool = _option(True, "pnn, deepfm, nfm: BatchNorm after each DNN layer "
+                                     "(DCN's DNN always has it)")
+    product: str = _option("inner", "pnn: inner products (IPNN), outer (OPNN) or both", PRODUCTS)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_nums", tuple(int(h) for h in self.hidden_nums))
         if isinstance(self.variant, dict):
             object.__setattr__(self, "variant", Variant(**self.variant))
+        _check_choices(self)
+        self._check_options()
         for name in ("field_num", "feat_dim", "emb_num", "order_num", "r", "k"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.hidden_nums or min(self.hidden_nums) < 1:
             raise ConfigError("hidden_nums", f"hidden_nums must be positive sizes, got {self.hidden_nums}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout", f"dropout must be in [0, 1), got {self.dropout}")
-        _check_choices(self)
         if self.cross == "full" and self.variant != Variant():
             raise ConfigError("cross", "the variant options apply to cross='mix' only "
                                        "(DCN-V2 has no experts)")
 
+    def _check_options(self) -> None:
+        """A model's options only: dcn needs order_num; a baseline's DCN-only options (and
+        an option of another baseline) keep their defaults."""
+        if self.model == "dcn" and self.order_num is None:
+            raise ConfigError("order_num", "model dcn needs order_num (cross layers)")
+        for f in dataclasses.fields(self):
+            if f.name in ("field_num", "feat_dim", "model") or f.name in OPTIONS[self.model]:
+                continue
+            if getattr(self, f.name) != f.default:
+                owners = [m for m, names in OPTIONS.items() if f.name in names]
+                name = f.name if f.name != "variant" else next(
+                    v.name for v in dataclasses.fields(Variant)
+                    if getattr(self.variant, v.name) != v.default)
+                raise ConfigError(name, f"{name} is an option of model {' or '.join(owners)}, "
+                                        f"not of {self.model}")
+
     @classmethod
     def create(cls, **fields) -> "ModelConfig":
         """A config from flat keywords: the variant options may be given by name beside the
-        seed's arguments (gate='sigmoid', ...), or as variant=Variant(...)."""
+        seed's arguments (gate='sigmoid', ...), or as variant=Variant(...). A baseline's
+        options left out take its seed preset (BASELINE_PRESETS)."""
+        fields = {**BASELINE_PRESETS.get(fields.get("model", "dcn"), {}), **fields}
         options = {k: fields.pop(k) for k in VARIANT_FIELDS if k in fields}
         variant = fields.pop("variant", Variant())
         if isinstance(variant, dict):
@@ -163,11 +209,21 @@ class ModelConfig:
         return self.field_num * self.emb_num
 
     def kwargs(self) -> dict:
-        """Keyword arguments of DCN in either framework: DCN(**cfg.kwargs())."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """Keyword arguments of the model in either framework: DCN(**cfg.kwargs()), or
+        dcnmix_*.baselines.MODELS[cfg.model](**cfg.kwargs())."""
+        names = ("field_num", "feat_dim") + OPTIONS[self.model]
+        return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The model's options (a DCN's are the keys written before baselines existed, so old
+        run folders and weights files compare equal); `model` for a baseline."""
+        out = dataclasses.asdict(self)
+        out = {k: v for k, v in out.items() if k in self.kwargs()}
+        return out if self.model == "dcn" else {**out, "model": self.model}
+
+    def __repr__(self) -> str:
+        shown = ({} if self.model == "dcn" else {"model": self.model}) | self.kwargs()
+        return f"ModelConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
@@ -185,9 +241,17 @@ class ModelConfig:
         return cls.from_dict(data)
 
 
-# what `dcnmix train` and dcnmix.train() use where ModelConfig has no default (the seed's
-# constructor requires them); field_num and feat_dim come from the data
+# what `dcnmix train` and dcnmix.train() use for a DCN where ModelConfig has no default (the
+# seed's constructor requires them); field_num and feat_dim come from the data
 MODEL_DEFAULTS = {"emb_num": 16, "order_num": 2}
+
+
+def model_defaults(model: str) -> dict:
+    """What `dcnmix train` and dcnmix.train() use for the options a caller leaves out: a
+    DCN's MODEL_DEFAULTS, or a baseline's seed preset."""
+    if model not in MODELS:
+        raise ConfigError("model", f"unknown model {model!r} (expected one of {MODELS})")
+    return dict(MODEL_DEFAULTS) if model == "dcn" else dict(BASELINE_PRESETS[model])
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> None:

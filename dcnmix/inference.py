@@ -27,7 +27,8 @@ class LoadedRun:
     """A run folder's best model in one framework, with its feature map (if the data had one).
 
     .config (ModelConfig), .feature_map (FeatureMap or None), .arrays (torch-keyed weights);
-    JAX: .model (dcnmix_jax.DCN) and .variables; torch: .module (dcnmix_torch.DCN, eval mode).
+    JAX: .model (dcnmix_jax.DCN or a baseline) and .variables; torch: .module (dcnmix_torch's,
+    eval mode).
     """
 
     def __init__(self, run_dir, framework: str = "jax"):
@@ -49,14 +50,14 @@ class LoadedRun:
         if self.framework == "jax":
             import jax
             from dcnmix.layout import arrays_to_flax
-            from dcnmix_jax.model import DCN
-            self.model = DCN(**self.config.kwargs())
+            from dcnmix_jax.model import model_for
+            self.model = model_for(self.config)
             self.variables = jax.device_put(arrays_to_flax(self.arrays, self.config))  # once
             apply = jax.jit(self.model.apply)
             return lambda ids: np.asarray(apply(self.variables, ids))
         import torch
-        from dcnmix_torch import DCN
-        self.module = DCN(**self.config.kwargs()).eval()
+        from dcnmix_torch import model_for
+        self.module = model_for(self.config).eval()
         self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.arrays.items()},
                                     strict=True)
 

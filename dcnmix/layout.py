@@ -1,4 +1,5 @@
-"""The correspondence between dcnmix_torch state_dict keys and dcnmix_jax variable paths.
+"""The correspondence between dcnmix_torch state_dict keys and dcnmix_jax variable paths
+(of a DCN, and of the seed table's baselines).
 
 Every torch tensor maps to one flax leaf (or one expert's slice of a stacked leaf) by one
 transform (`layout(cfg)`); `arrays_to_flax` / `flax_to_arrays` convert numpy weights both
@@ -44,24 +45,61 @@ def _dense(torch_prefix: str, path: tuple[str, ...], fan_in: int, fan_out: int, 
     return out
 
 
+def _batch_norm(torch_prefix: str, path: tuple[str, ...], width: int) -> list[Entry]:
+    """torch BatchNorm1d <-> dcnmix_jax TorchBatchNorm: scale and bias in params, the
+    running statistics in batch_stats."""
+    p, s = ("params",) + path, ("batch_stats",) + path
+    return [Entry(f"{torch_prefix}.weight", p + ("scale",), (width,)),
+            Entry(f"{torch_prefix}.bias", p + ("bias",), (width,)),
+            Entry(f"{torch_prefix}.running_mean", s + ("mean",), (width,)),
+            Entry(f"{torch_prefix}.running_var", s + ("var",), (width,)),
+            Entry(f"{torch_prefix}.num_batches_tracked", s + ("count",), ())]
+
+
 def layout(cfg: ModelConfig) -> list[Entry]:
-    """Every tensor of a DCN with this configuration, in the torch state_dict's order."""
+    """Every tensor of the model with this configuration, in the torch state_dict's order."""
+    if cfg.model != "dcn":
+        return baseline_layout(cfg)
     m = cfg.input_num
     out = [Entry("embedding.embedding.weight", ("params", "embedding", "embedding"),
                  (cfg.feat_dim, cfg.emb_num))]
     width = m
     for i, h in enumerate(cfg.hidden_nums):
         out += _dense(f"dnn.mlp.{DNN_STRIDE * i}", ("params", "dnn", f"dense_{i}"), width, h)
-        bn, p, s = f"dnn.mlp.{DNN_STRIDE * i + 1}", ("params", "dnn", f"bn_{i}"), ("batch_stats", "dnn", f"bn_{i}")
-        out += [Entry(f"{bn}.weight", p + ("scale",), (h,)), Entry(f"{bn}.bias", p + ("bias",), (h,)),
-                Entry(f"{bn}.running_mean", s + ("mean",), (h,)),
-                Entry(f"{bn}.running_var", s + ("var",), (h,)),
-                Entry(f"{bn}.num_batches_tracked", s + ("count",), ())]
+        out += _batch_norm(f"dnn.mlp.{DNN_STRIDE * i + 1}", ("dnn", f"bn_{i}"), h)
         width = h
     out += cross_layout(cfg)
     linear_in = cfg.hidden_nums[-1] + (m if cfg.method == "parallel" else 0)
     out += _dense("linear", ("params", "linear"), linear_in, 1)
     return out
+
+
+def baseline_layout(cfg: ModelConfig) -> list[Entry]:
+    """A baseline's tensors (dcnmix_torch.baselines / dcnmix_jax.baselines share the names):
+    first-order table and bias (all but PNN), the embedding table, OPNN's kernel, NFM's
+    BatchNorm on the pooled pairs, then the DNN tower."""
+    f, e, model = cfg.field_num, cfg.emb_num, cfg.model
+    pairs = f * (f - 1) // 2
+    # torch's order: a module's own parameters, then its submodules' in registration order
+    if model == "pnn":
+        out = [Entry("outer_kernel", ("params", "outer_kernel"), (e, pairs, e))] * (cfg.product != "inner")
+    else:
+        out = [Entry("bias", ("params", "bias"), (1,)),
+               Entry("linear.weight", ("params", "linear", "embedding"), (cfg.feat_dim, 1))]
+    out.append(Entry("embedding.weight", ("params", "embedding", "embedding"),
+                     (cfg.feat_dim, f * e if model == "ffm" else e)))
+    if model == "nfm":
+        out += _batch_norm("bi_bn", ("bi_bn",), e)
+    if model in ("fm", "ffm"):
+        return out
+    width = {"pnn": f * e + pairs * (2 if cfg.product == "both" else 1),
+             "deepfm": f * e, "nfm": e}[model]
+    for i, h in enumerate(cfg.hidden_nums):
+        out += _dense(f"tower.dense_{i}", ("params", "tower", f"dense_{i}"), width, h)
+        if cfg.batch_norm:
+            out += _batch_norm(f"tower.bn_{i}", ("tower", f"bn_{i}"), h)
+        width = h
+    return out + _dense("tower.out", ("params", "tower", "out"), width, 1)
 
 
 def cross_layout(cfg: ModelConfig, torch_prefix: str = "cross_net.",

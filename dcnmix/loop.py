@@ -14,7 +14,7 @@ from typing import Any, Iterator, NamedTuple, Protocol
 
 import numpy as np
 
-from .config import MODEL_DEFAULTS, ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, model_defaults
 from .data import Dataset, DataSpec, batch_order, check_ids, fingerprint, split
 from .run import Progress, RunError, RunFolder
 
@@ -297,22 +297,25 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
           overwrite: bool = False, progress: bool = True,
           log=print, mesh=None, threads: int | None = None,
           data_budget: int | None = None) -> Trained:
-    """Train a DCN in either framework and write its run folder; the CLI is a thin layer over it.
+    """Train a DCN or a baseline in either framework and write its run folder; the CLI is a
+    thin layer over it.
 
         from dcnmix import train, TrainConfig
         summary, folder = train({"order_num": 2}, "synthetic", out="runs/demo",
                                 train_config=TrainConfig(epochs=3))
 
     config: a ModelConfig, or a dict of its fields (variant options by name allowed) where
-    field_num and feat_dim default to the data's, emb_num to 16 and order_num to 2.
+    field_num and feat_dim default to the data's, and the rest to model_defaults(model): a
+    DCN's emb_num 16 and order_num 2, a baseline's seed preset ({"model": "fm"}).
     data_budget: bytes of training data kept on the device (JAX); a larger split streams."""
     tc = train_config or TrainConfig()
     limit_threads(threads)
     splits, spec = as_splits(data, log=log)
     if not isinstance(config, ModelConfig):
+        config = dict(config)
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
-                                       "feat_dim": splits[0].feat_dim, **MODEL_DEFAULTS,
-                                       **dict(config)})
+                                       "feat_dim": splits[0].feat_dim,
+                                       **model_defaults(config.get("model", "dcn")), **config})
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")

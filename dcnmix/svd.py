@@ -63,6 +63,8 @@ def spectra(arrays: dict, cfg, layer: int = 0, ids: np.ndarray | None = None) ->
 
 
 def check_layer(cfg, layer: int) -> None:
+    if cfg.model != "dcn":
+        raise ValueError(f"svd analyses a DCN's cross weights; this run holds model {cfg.model}")
     if not 0 <= layer < cfg.order_num:
         raise ValueError(f"--layer {layer}: the model has cross layers 0..{cfg.order_num - 1}")
 

@@ -14,7 +14,7 @@ from dcnmix.config import ModelConfig, TrainConfig
 from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
 from .host_memory import keep_freed_memory
-from .model import DCN, count_params
+from .model import count_params, model_for
 from .optim import torch_adam
 from .steps import create_state, predict
 
@@ -69,7 +69,7 @@ def default_data_budget() -> int:
 
 
 class JaxBackend:
-    """Model, optimiser state and steps for dcnmix_jax.DCN (see dcnmix.loop).
+    """Model, optimiser state and steps for dcnmix_jax.DCN or a baseline (cfg.model; see dcnmix.loop).
 
     tc.embedding_optimizer 'dense' is torch's Adam on every parameter (the parity suite's
     semantics); 'lazy' updates only the embedding rows of each batch (dcnmix_jax.lazy).
@@ -95,8 +95,10 @@ class JaxBackend:
         self.data_budget = default_data_budget() if data_budget is None else int(data_budget)
         init_key, dropout_key = jax.random.split(jax.random.PRNGKey(tc.seed))  # raw keys serialise
         compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
-        module = lambda rows: DCN(**dict(cfg.kwargs(), feat_dim=rows), mixture=tc.mixture,
-                                  dtype=compute)
+        if cfg.model != "dcn" and (mesh is not None or self.lazy):
+            raise ValueError(f"--mesh and --embedding-optimizer lazy train model dcn only, not {cfg.model}")
+        options = {"mixture": tc.mixture, "dtype": compute} if cfg.model == "dcn" else {"dtype": compute}
+        module = lambda rows: model_for(dataclasses.replace(cfg, feat_dim=rows), **options)
         # jitted: op by op, init compiles every primitive on its own (building the backend for
         # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
         variables = jax.jit(module(cfg.feat_dim).init)(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
@@ -201,10 +203,10 @@ class JaxBackend:
             v = pad_table(v, self.model.feat_dim)
         if self.lazy:
             params = {k: x for k, x in v["params"].items() if k != "embedding"}
-            state = self.state.replace(params=params, batch_stats=v["batch_stats"],
+            state = self.state.replace(params=params, batch_stats=v.get("batch_stats", {}),
                                        table=jnp.asarray(v["params"]["embedding"]["embedding"]))
         else:
-            state = self.state.replace(params=v["params"], batch_stats=v["batch_stats"])
+            state = self.state.replace(params=v["params"], batch_stats=v.get("batch_stats", {}))
         self._set_state(state)
 
     def _set_state(self, state) -> None:

@@ -17,7 +17,7 @@ from flax import linen as nn
 
 from .batchnorm import TorchBatchNorm
 from .dropout import Dropout
-from .init import xavier_normal, zeros
+from .init import xavier_normal, xavier_uniform_3d, zeros
 from .layers import TorchDense
 
 
@@ -88,8 +88,16 @@ class FFM(_Base):
         return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
 
 
+def outer_products(v, kernel):
+    """OPNN's products with DeepCTR-Torch's 'mat' kernel [E, P, E], one per field pair
+    (i < j): sum_{k, k'} v_j[k] kernel[k, p, k'] v_i[k'], [B, F, E] -> [B, P]."""
+    i, j = _pairs(v.shape[1])
+    return jnp.einsum("bpk,kpl,bpl->bp", v[:, j], kernel, v[:, i])
+
+
 class PNN(_Base):
-    """Product-based network (IPNN): the tower reads [embeddings, <v_i, v_j> for i < j]."""
+    """Product-based network: the tower reads [embeddings, products of each field pair]:
+    inner <v_i, v_j> (IPNN, the default), outer (OPNN, `outer_products`) or both."""
 
     field_num: int
     feat_dim: int
@@ -97,13 +105,20 @@ class PNN(_Base):
     hidden_nums: Sequence[int] = (64, 64)
     dropout: float = 0.1
     batch_norm: bool = False
+    product: str = "inner"
 
     @nn.compact
     def logits(self, ids, train: bool = False):
         v = self.embed(ids, self.emb_num)
         i, j = _pairs(self.field_num)
-        inner = (v[:, i] * v[:, j]).sum(-1)
-        x = jnp.concatenate([v.reshape(v.shape[0], self.field_num * self.emb_num), inner], axis=1)
+        parts = [v.reshape(v.shape[0], self.field_num * self.emb_num)]
+        if self.product in ("inner", "both"):
+            parts.append((v[:, i] * v[:, j]).sum(-1))
+        if self.product in ("outer", "both"):
+            kernel = self.param("outer_kernel", xavier_uniform_3d,
+                                (self.emb_num, len(i), self.emb_num), jnp.float32)
+            parts.append(outer_products(v, kernel.astype(v.dtype)))
+        x = jnp.concatenate(parts, axis=1)
         return Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")(x, train)
 
 

@@ -15,6 +15,14 @@ def xavier_normal(key, shape, dtype=jnp.float32):
     return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
 
 
+def xavier_uniform_3d(key, shape, dtype=jnp.float32):
+    """torch.nn.init.xavier_uniform_ of a 3-D tensor [a, b, c]: torch's fans are
+    fan_in = b c, fan_out = a c, and the bound sqrt(6 / (fan_in + fan_out))."""
+    a, b, c = shape
+    bound = (6.0 / (b * c + a * c)) ** 0.5
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
 def standard_normal(key, shape, dtype=jnp.float32):
     """N(0, 1), torch.randn."""
     return jax.random.normal(key, shape, dtype)

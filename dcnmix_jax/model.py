@@ -116,3 +116,15 @@ def checked_apply(model: DCN, variables, ids, **kwargs):
     from dcnmix.data import check_ids
     check_ids(np.asarray(ids), model.feat_dim)
     return model.apply(variables, ids, **kwargs)
+
+
+def model_for(cfg, **options) -> nn.Module:
+    """The Flax module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs(), **options), or the
+    baseline cfg.model (dcnmix_jax.baselines; `options`, DCN's mixture and dtype, do not apply)."""
+    if cfg.model == "dcn":
+        return DCN(**cfg.kwargs(), **options)
+    from .baselines import MODELS
+    if options.get("dtype") is not None:
+        raise ValueError(f"--dtype bfloat16 is a DCN option; model {cfg.model} trains in float32 "
+                         "(or float64)")
+    return MODELS[cfg.model](**cfg.kwargs())

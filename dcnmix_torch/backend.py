@@ -9,13 +9,14 @@ import torch
 
 from dcnmix.config import TrainConfig
 
-from .model import DCN, count_params
+from .model import count_params, model_for
 from .serialization import safe_load
 from .steps import make_optimizer, predict, train_step
 
 
 class TorchBackend:
-    """Model, optimiser and steps for dcnmix_torch.DCN (see dcnmix.loop, --framework torch).
+    """Model, optimiser and steps for dcnmix_torch.DCN or a baseline (cfg.model; see dcnmix.loop,
+    --framework torch).
 
     tc.dtype float32 (default) or float64 (the model in double precision); tc.mixture does
     not apply (the twin computes the seed's expert order); lazy Adam is JAX's alone."""
@@ -32,7 +33,7 @@ class TorchBackend:
             torch.set_num_threads(int(os.environ["DCNMIX_THREADS"]))
         self.cfg = cfg
         torch.manual_seed(tc.seed)
-        self.model = DCN(**cfg.kwargs())
+        self.model = model_for(cfg)
         if tc.dtype == "float64":
             self.model = self.model.double()
         self.optimizer = make_optimizer(self.model, lr=tc.lr, weight_decay=tc.weight_decay,

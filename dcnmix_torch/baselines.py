@@ -102,22 +102,40 @@ class FFM(_Base):
         return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
 
 
+def outer_products(v, kernel, i, j):
+    """OPNN's products with DeepCTR-Torch's 'mat' kernel [E, P, E], one per field pair
+    p = (i[p], j[p]): sum_{k, k'} v_j[k] kernel[k, p, k'] v_i[k'], [B, F, E] -> [B, P]."""
+    return torch.einsum("bpk,kpl,bpl->bp", v[:, j], kernel, v[:, i])
+
+
 class PNN(_Base):
-    """Product-based network (IPNN): the tower reads [embeddings, <v_i, v_j> for i < j]."""
+    """Product-based network: the tower reads [embeddings, products of each field pair]:
+    inner <v_i, v_j> (IPNN, the default), outer (OPNN, `outer_products`) or both."""
 
     def __init__(self, field_num, feat_dim, emb_num=32, hidden_nums=(64, 64), dropout=0.1,
-                 batch_norm=False):
+                 batch_norm=False, product="inner"):
         super().__init__(field_num, feat_dim, emb_num, first_order=False)
+        if product not in ("inner", "outer", "both"):
+            raise ValueError(f"product must be inner, outer or both, got {product!r}")
+        self.product = product
         self.embedding = _embedding(feat_dim, emb_num)
         rows, cols = torch.triu_indices(field_num, field_num, offset=1)
         self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
-        self.tower = Tower(field_num * emb_num + rows.numel(), hidden_nums, dropout, batch_norm)
+        if product != "inner":   # DeepCTR-Torch's OutterProductLayer, kernel_type='mat'
+            self.outer_kernel = nn.Parameter(torch.empty(emb_num, rows.numel(), emb_num))
+            nn.init.xavier_uniform_(self.outer_kernel)
+        products = rows.numel() * (2 if product == "both" else 1)
+        self.tower = Tower(field_num * emb_num + products, hidden_nums, dropout, batch_norm)
 
     def logits(self, ids):
         v = self.embedding(ids)
         i, j = self.pairs
-        inner = (v[:, i] * v[:, j]).sum(-1)
-        return self.tower(torch.cat([v.flatten(1), inner], dim=1))
+        parts = [v.flatten(1)]
+        if self.product in ("inner", "both"):
+            parts.append((v[:, i] * v[:, j]).sum(-1))
+        if self.product in ("outer", "both"):
+            parts.append(outer_products(v, self.outer_kernel, i, j))
+        return self.tower(torch.cat(parts, dim=1))
 
 
 class DeepFM(_Base):

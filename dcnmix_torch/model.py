@@ -232,3 +232,12 @@ class DCN(nn.Module):
 def count_params(model: nn.Module) -> int:
     """Trainable parameters, as the seed's table counts them."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def model_for(cfg) -> nn.Module:
+    """The torch module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs()), or the baseline
+    cfg.model (dcnmix_torch.baselines)."""
+    if cfg.model == "dcn":
+        return DCN(**cfg.kwargs())
+    from .baselines import MODELS
+    return MODELS[cfg.model](**cfg.kwargs())

@@ -1,4 +1,4 @@
-"""Parity of the seed table's baselines (FM, FFM, PNN, DeepFM, NFM): conversion both ways,
+"""Parity of the seed table's baselines (FM, FFM, PNN inner and outer, DeepFM, NFM): conversion both ways,
 eval forward, gradients and float64 training, dcnmix_jax.baselines against
 dcnmix_torch.baselines. Rows as parity.checks.Row."""
 from __future__ import annotations
@@ -7,7 +7,10 @@ import numpy as np
 
 from .checks import Row, _x64
 
-NAMES = ("fm", "ffm", "pnn", "deepfm", "nfm")
+# case -> (model, options): each baseline in its seed preset, and PNN with outer products
+CASES = {"fm": ("fm", {}), "ffm": ("ffm", {}), "pnn": ("pnn", {}),
+         "opnn": ("pnn", {"product": "outer"}), "deepfm": ("deepfm", {}), "nfm": ("nfm", {})}
+NAMES = tuple(CASES)
 SHAPE = dict(field_num=10, feat_dim=72)
 
 
@@ -17,9 +20,11 @@ def models(name: str, seed: int = 0, dropout: float | None = None, double: bool 
     from dcnmix_jax.baselines import MODELS as JAX
     from dcnmix_torch.baselines import MODELS as TORCH
     from .convert import module_to_flax
-    options = {} if dropout is None or name in ("fm", "ffm") else {"dropout": dropout}
+    base, options = CASES[name]
+    if dropout is not None and base not in ("fm", "ffm"):
+        options = {**options, "dropout": dropout}
     torch.manual_seed(seed)
-    model = TORCH[name](SHAPE["field_num"], SHAPE["feat_dim"], **options)
+    model = TORCH[base](SHAPE["field_num"], SHAPE["feat_dim"], **options)
     with torch.no_grad():      # nonzero first-order weights and BN statistics: every path used
         for key, p in model.named_parameters():
             if key in ("linear.weight", "bias") or key.endswith("bn.weight") or "bn_" in key:
@@ -31,7 +36,7 @@ def models(name: str, seed: int = 0, dropout: float | None = None, double: bool 
                 b.mul_(1 + 0.2 * torch.rand_like(b))
     if double:
         model = model.double()
-    return model, JAX[name](**SHAPE, **options), module_to_flax(model)
+    return model, JAX[base](**SHAPE, **options), module_to_flax(model)
 
 
 def _ids(n: int, seed: int) -> np.ndarray:

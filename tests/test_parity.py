@@ -132,5 +132,5 @@ def test_quick_parity_run_passes():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout and " 0 failed" in result.stdout
     baseline_rows = [l for l in result.stdout.splitlines() if "| baselines: " in l]
-    assert {l.split("|")[2].strip() for l in baseline_rows} == {"fm", "ffm", "pnn", "deepfm", "nfm"}
-    assert len(baseline_rows) == 5 * 4      # round trip, forward, gradients, zero gradients
+    assert {l.split("|")[2].strip() for l in baseline_rows} == {"fm", "ffm", "pnn", "opnn", "deepfm", "nfm"}
+    assert len(baseline_rows) == 6 * 4      # round trip, forward, gradients, zero gradients
