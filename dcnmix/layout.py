@@ -150,6 +150,10 @@ def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.1, **opt
     """ModelConfig from torch state_dict key -> shape. What weights cannot tell (dropout, and
     of the variant options the gate's softmax vs sigmoid, the activation g, the
     initialisation scheme) comes from `options`, else the seed's defaults."""
+    if "embedding.weight" in shapes and "embedding.embedding.weight" not in shapes:
+        raise LayoutError("these are a baseline's weights (embedding.weight), which do not say the "
+                          "model or its field count: convert a dcnmix weights file (a run's "
+                          "best.safetensors), which holds its config")
     feat_dim, emb_num = _shape(shapes, "embedding.embedding.weight")
     layers = sorted({int(m.group(1)) for k in shapes
                      if (m := re.match(r"cross_net\.cell_list\.(\d+)\.", k))})

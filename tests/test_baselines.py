@@ -129,3 +129,6 @@ def test_opnn_trains_and_exports(tmp_path):
     export_run(folder, "stablehlo", str(tmp_path / "m.stablehlo"))
     exported = export.deserialize((tmp_path / "m.stablehlo").read_bytes())
     np.testing.assert_allclose(np.asarray(exported.call(ids)), want, atol=1e-6)
+    from dcnmix.cli import main
+    assert main(["convert", f"{folder}/best.safetensors", str(tmp_path / "m.pt"), "--to", "torch"]) == 0
+    assert main(["convert", str(tmp_path / "m.pt"), str(tmp_path / "m.msgpack"), "--to", "jax"]) == 2
