@@ -16,6 +16,7 @@ Runs are resumable: a run whose summary.json exists is not trained again.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import itertools
 import json
@@ -84,6 +85,9 @@ def parse(argv):
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--tune", action="append", default=[], metavar="CELLS:KEY=VALUE,...",
+                   help="training options for some cells only, e.g. fm,ffm:emb_weight_decay=0,"
+                        "epochs=100 (repeatable; keys are TrainConfig fields)")
     p.add_argument("--collect-only", action="store_true",
                    help="train nothing: tabulate the runs already finished under --out")
     return p.parse_args(argv)
@@ -95,14 +99,26 @@ def cells(args) -> list[str]:
     return list(SEED_TABLE) if args.compare else [f"{c}-{m}-{o}" for c, m, o in GRID]
 
 
+def tuned(args, cell: str) -> dict:
+    """The --tune options that apply to `cell`: {TrainConfig field: value}."""
+    out = {}
+    for rule in args.tune:
+        cells, _, pairs = rule.partition(":")
+        if cell in cells.split(","):
+            for pair in pairs.split(","):
+                key, _, value = pair.partition("=")
+                out[key] = ast.literal_eval(value)
+    return out
+
+
 def run_one(args, cell: str, framework: str, seed: int, splits, spec) -> dict:
     cfg = ModelConfig.create(field_num=splits[0].field_num, feat_dim=splits[0].feat_dim,
                              **cell_options(cell, args))
-    tc = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-                     lr=args.lr, weight_decay=args.weight_decay,
-                     emb_weight_decay=args.emb_weight_decay,
-                     embedding_optimizer=args.embedding_optimizer, lr_decay=args.lr_decay,
-                     seed=seed)
+    options = dict(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                   lr=args.lr, weight_decay=args.weight_decay,
+                   emb_weight_decay=args.emb_weight_decay,
+                   embedding_optimizer=args.embedding_optimizer, lr_decay=args.lr_decay)
+    tc = TrainConfig(**{**options, **tuned(args, cell)}, seed=seed)
     run = os.path.join(args.out, "runs", f"{framework}-{cell}-s{seed}")
     return fit(cfg, tc, splits, run, framework=framework, resume=True, progress=False,
                log=lambda *_: None, data=spec)

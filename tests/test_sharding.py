@@ -44,10 +44,16 @@ def _assert_same(a, b, tol):
     assert worst < tol, worst
 
 
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    """The single-device float64 run (dense Adam) the mesh and multi-process runs must equal."""
+    return _run(tmp_path_factory.mktemp("one"), "one")
+
+
 @pytest.mark.parametrize("optimizer", ["dense", "lazy"])
-def test_eight_devices_equal_one(tmp_path, optimizer):
+def test_eight_devices_equal_one(tmp_path, optimizer, one_device):
     """Dense Adam on both meshes; lazy Adam on 1x8, where its row updates are split most."""
-    one = _run(tmp_path, "one", args=["--optimizer", optimizer])
+    one = one_device if optimizer == "dense" else _run(tmp_path, "one", args=["--optimizer", optimizer])
     for mesh in ("4x2", "1x8") if optimizer == "dense" else ("1x8",):
         many = _run(tmp_path, mesh, devices=8, args=["--mesh", mesh, "--optimizer", optimizer])
         _assert_same(one, many, 1e-5)
@@ -73,27 +79,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_equal_one(tmp_path):
+def test_two_processes_stream_disjoint_shards(tmp_path, one_device):
     """jax.distributed over localhost (gloo CPU collectives), 4 devices per process, the table
-    row-sharded across both processes."""
-    coordinator = f"127.0.0.1:{_free_port()}"
-    out = str(tmp_path / "two.npz")
-    procs = [subprocess.Popen([sys.executable, WORKER, out, "--dtype", "float64", "--mesh", "2x4",
-                               "--coordinator", coordinator, "--num-processes", "2",
-                               "--process-id", str(i)], env=_env(4, True),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(2)]
-    logs = [p.communicate(timeout=600)[0].decode(errors="replace") for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(x[-3000:] for x in logs)
-    two = dict(np.load(out))
-    assert len(two["shard_shapes"]) == 4             # process 0 holds half of the shards
-    _assert_same(_run(tmp_path, "one"), two, 1e-5)
-
-
-def test_two_processes_stream_disjoint_shards(tmp_path):
-    """Streaming over 2 processes: each process gathers only its half of every batch from the
-    host data (the first chunk's rows of the two are disjoint and together the whole chunk),
-    and training equals one device with the data on it."""
+    row-sharded across both processes, streaming: each process gathers only its half of every
+    batch from the host data (the first chunk's rows of the two are disjoint and together the
+    whole chunk), and training equals one device with the data on it. (Resident data over
+    two processes: test_docs_multi_process_block_runs.)"""
     coordinator = f"127.0.0.1:{_free_port()}"
     out = str(tmp_path / "stream.npz")
     procs = [subprocess.Popen([sys.executable, WORKER, out, "--dtype", "float64", "--mesh", "2x4",
@@ -106,7 +97,9 @@ def test_two_processes_stream_disjoint_shards(tmp_path):
     first = [set(np.load(f"{out}.rows{i}.npy")[0].tolist()) for i in range(2)]
     assert first[0] and first[1] and not first[0] & first[1]
     assert len(first[0]) == len(first[1]) == 4 * 256 // 2          # chunk of 4 batches of 256
-    _assert_same(_run(tmp_path, "one"), dict(np.load(out)), 1e-5)
+    two = dict(np.load(out))
+    assert len(two["shard_shapes"]) == 4             # process 0 holds half of the shards
+    _assert_same(one_device, two, 1e-5)
 
 
 def test_cli_mesh_flag_errors():
@@ -136,10 +129,10 @@ def test_docs_multi_process_block_runs(tmp_path):
     assert first["test_auc"] == second["test_auc"] and first["epochs_run"] == 1
 
 
-def test_resume_on_another_mesh(tmp_path):
+def test_resume_on_another_mesh(tmp_path, one_device):
     """A state saved on a 1x8 mesh (table padded to 80 rows) resumes on one device, and one
     saved on one device resumes on 4x2: both finish as an uninterrupted single-device run."""
-    full = _run(tmp_path, "full")
+    full = one_device
     for first, second in ((("--mesh", "1x8"), ()), ((), ("--mesh", "4x2"))):
         state = str(tmp_path / "state.msgpack")
         _run(tmp_path, "first", devices=8, args=[*first, "--epochs", "1", "--state-out", state])
