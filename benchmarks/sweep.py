@@ -31,6 +31,7 @@ from dcnmix.config import ModelConfig, TrainConfig, model_defaults  # noqa: E402
 from dcnmix.data import DataSpec  # noqa: E402
 from dcnmix.loop import fit  # noqa: E402
 
+REFERENCE = "mix-parallel-1"        # the seed's chosen model, the paired comparison's base
 GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
 # the seed article's comparison table: cell -> (label, validation AUC, parameters)
 SEED_TABLE = {
@@ -180,11 +181,14 @@ def markdown(rows, args) -> str:
         groups.setdefault((r["framework"], r["cell"]), []).append(r)
     order = {c: i for i, c in enumerate(cells(args))}
     command = " ".join(a for a in sys.argv[1:] if a != "--collect-only")
-    seed_cols = " seed's val AUC | seed's params |" if args.compare else ""
+    seed_cols = (f" val AUC - {SEED_TABLE[REFERENCE][0]}'s, same seed | seed's val AUC | "
+                 "seed's params |") if args.compare else ""
+    reference = {(r["framework"], r["seed"]): float(r["val_auc"]) for r in rows
+                 if r["cell"] == REFERENCE}
     out = [f"Command: `python benchmarks/sweep.py {command}`", "",
            "| framework | model | structure | cross layers | params | runs | val AUC | test AUC "
            "| best epoch | train s |" + seed_cols,
-           "| --- " * (10 + 2 * args.compare) + "|"]
+           "| --- " * (10 + 3 * args.compare) + "|"]
     for (fw, cell), rs in sorted(groups.items(), key=lambda g: (g[0][0], order.get(g[0][1], 99), g[0][1])):
         v = np.array([r["val_auc"] for r in rs])
         t = np.array([r["test_auc"] for r in rs])
@@ -194,10 +198,16 @@ def markdown(rows, args) -> str:
                 f"{np.mean([float(r['best_epoch']) for r in rs]):.1f} | "
                 f"{np.mean([float(r['train_seconds']) for r in rs]):.0f} |")
         if args.compare:
+            paired = [float(r["val_auc"]) - reference[(fw, r["seed"])] for r in rs
+                      if (fw, r["seed"]) in reference]
+            line += f" {np.mean(paired):+.4f} ± {np.std(paired):.4f} |" if paired else " |"
             seed = SEED_TABLE.get(cell)
             line += f" {seed[1]:.4f} | {seed[2]:,} |" if seed else " | |"
         out.append(line)
-    out.append(f"\n{len(rows)} runs; mean ± std over the runs (seeds) of each row.")
+    out.append(f"\n{len(rows)} runs; mean ± std over the runs (seeds) of each row"
+               + (f"; the paired column compares each run with {SEED_TABLE[REFERENCE][0]} of the "
+                  "same framework and seed (same split and batches), which removes the split's "
+                  "variation." if args.compare else "."))
     return "\n".join(out)
 
 
