@@ -12,7 +12,7 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "ModelConfig": "dcnmix.config", "TrainConfig": "dcnmix.config", "Variant": "dcnmix.config",
-    "PRESETS": "dcnmix.config",
+    "PRESETS": "dcnmix.config", "MODELS": "dcnmix.config",
     "Dataset": "dcnmix.data", "DataSpec": "dcnmix.data", "DataError": "dcnmix.data",
     "load_splits": "dcnmix.data",
     "train": "dcnmix.loop", "fit": "dcnmix.loop", "Trained": "dcnmix.loop",
