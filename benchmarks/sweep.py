@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dcnmix.config import ModelConfig, TrainConfig, model_defaults  # noqa: E402
+from dcnmix.config import OPTIONS, ModelConfig, TrainConfig, model_defaults  # noqa: E402
 from dcnmix.data import DataSpec  # noqa: E402
 from dcnmix.loop import fit  # noqa: E402
 
@@ -56,8 +56,7 @@ def cell_options(cell: str, args) -> dict:
     shape = {"emb_num": args.emb_num, "dropout": args.dropout, "hidden_nums":
              tuple(int(h) for h in args.hidden_nums.split(",")) if args.hidden_nums else None}
     for name, value in shape.items():
-        if value is not None and (options["model"] == "dcn" or name == "emb_num"
-                                  or options["model"] not in ("fm", "ffm")):
+        if value is not None and name in OPTIONS[options["model"]]:
             options[name] = value
     return options
 
@@ -104,8 +103,8 @@ def tuned(args, cell: str) -> dict:
     """The --tune options that apply to `cell`: {TrainConfig field: value}."""
     out = {}
     for rule in args.tune:
-        cells, _, pairs = rule.partition(":")
-        if cell in cells.split(","):
+        names, _, pairs = rule.partition(":")
+        if cell in names.split(","):
             for pair in pairs.split(","):
                 key, _, value = pair.partition("=")
                 out[key] = ast.literal_eval(value)

@@ -150,14 +150,13 @@ def add_column_arguments(d) -> None:
 
 def _model_default_text(name: str) -> str:
     """A model flag's default for each model that has the option, e.g. 'dcn 16, fm 4, ...'."""
-    values = {}
-    for model in MODELS:
-        if name == "model" or name in OPTIONS[model]:
-            value = ModelConfig.create(field_num=1, feat_dim=1, model=model,
-                                       **model_defaults(model)).to_dict().get(name, model)
-            values[model] = ",".join(map(str, value)) if isinstance(value, tuple) else value
     if name == "model":
         return "dcn"
+    values = {}
+    for model in (m for m in MODELS if name in OPTIONS[m]):
+        value = ModelConfig.create(field_num=1, feat_dim=1, model=model,
+                                   **model_defaults(model)).to_dict()[name]
+        values[model] = ",".join(map(str, value)) if isinstance(value, tuple) else value
     if len(set(map(str, values.values()))) == 1:
         return f"{next(iter(values.values()))}" + ("" if len(values) == len(MODELS)
                                                   else f" ({', '.join(values)})")
@@ -171,18 +170,17 @@ def model_options(args) -> dict:
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)
              if f.name not in FROM_DATA and hasattr(args, f.name)}
     model = given.get("model", "dcn")
+    options = {**model_defaults(model), **given}
     variant_flags = {f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None}
     if model != "dcn":
         dcn_only = ["preset"] * (args.preset != "seed") + list(variant_flags)
         if dcn_only:
             raise ConfigError(dcn_only[0], f"a DCN-Mix option, not one of model {model}")
-        options = {**model_defaults(model), **given}
         ModelConfig.create(field_num=1, feat_dim=1, **options)
         return options
-    variant = Variant.preset(args.preset).replace(**variant_flags)
-    options = {**model_defaults(model), **given}
-    ModelConfig(field_num=1, feat_dim=1, variant=variant, **options)
-    return {**options, "variant": variant}
+    options["variant"] = Variant.preset(args.preset).replace(**variant_flags)
+    ModelConfig(field_num=1, feat_dim=1, **options)
+    return options
 
 
 def train_config(args) -> TrainConfig:

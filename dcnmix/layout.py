@@ -82,7 +82,8 @@ def baseline_layout(cfg: ModelConfig) -> list[Entry]:
     pairs = f * (f - 1) // 2
     # torch's order: a module's own parameters, then its submodules' in registration order
     if model == "pnn":
-        out = [Entry("outer_kernel", ("params", "outer_kernel"), (e, pairs, e))] * (cfg.product != "inner")
+        out = [] if cfg.product == "inner" else [
+            Entry("outer_kernel", ("params", "outer_kernel"), (e, pairs, e))]
     else:
         out = [Entry("bias", ("params", "bias"), (1,)),
                Entry("linear.weight", ("params", "linear", "embedding"), (cfg.feat_dim, 1))]

@@ -97,8 +97,8 @@ class JaxBackend:
         compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
         if cfg.model != "dcn" and (mesh is not None or self.lazy):
             raise ValueError(f"--mesh and --embedding-optimizer lazy train model dcn only, not {cfg.model}")
-        options = {"mixture": tc.mixture, "dtype": compute} if cfg.model == "dcn" else {"dtype": compute}
-        module = lambda rows: model_for(dataclasses.replace(cfg, feat_dim=rows), **options)
+        module = lambda rows: model_for(dataclasses.replace(cfg, feat_dim=rows),
+                                        mixture=tc.mixture, dtype=compute)
         # jitted: op by op, init compiles every primitive on its own (building the backend for
         # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
         variables = jax.jit(module(cfg.feat_dim).init)(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from dcnmix.config import PRODUCTS
+
 from .batchnorm import TorchBatchNorm
 from .dropout import Dropout
 from .init import xavier_normal, xavier_uniform_3d, zeros
@@ -88,10 +90,9 @@ class FFM(_Base):
         return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
 
 
-def outer_products(v, kernel):
+def outer_products(v, kernel, i, j):
     """OPNN's products with DeepCTR-Torch's 'mat' kernel [E, P, E], one per field pair
-    (i < j): sum_{k, k'} v_j[k] kernel[k, p, k'] v_i[k'], [B, F, E] -> [B, P]."""
-    i, j = _pairs(v.shape[1])
+    p = (i[p], j[p]): sum_{k, k'} v_j[k] kernel[k, p, k'] v_i[k'], [B, F, E] -> [B, P]."""
     return jnp.einsum("bpk,kpl,bpl->bp", v[:, j], kernel, v[:, i])
 
 
@@ -109,6 +110,8 @@ class PNN(_Base):
 
     @nn.compact
     def logits(self, ids, train: bool = False):
+        if self.product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}, got {self.product!r}")
         v = self.embed(ids, self.emb_num)
         i, j = _pairs(self.field_num)
         parts = [v.reshape(v.shape[0], self.field_num * self.emb_num)]
@@ -117,7 +120,7 @@ class PNN(_Base):
         if self.product in ("outer", "both"):
             kernel = self.param("outer_kernel", xavier_uniform_3d,
                                 (self.emb_num, len(i), self.emb_num), jnp.float32)
-            parts.append(outer_products(v, kernel.astype(v.dtype)))
+            parts.append(outer_products(v, kernel.astype(v.dtype), i, j))
         x = jnp.concatenate(parts, axis=1)
         return Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")(x, train)
 

@@ -118,13 +118,13 @@ def checked_apply(model: DCN, variables, ids, **kwargs):
     return model.apply(variables, ids, **kwargs)
 
 
-def model_for(cfg, **options) -> nn.Module:
-    """The Flax module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs(), **options), or the
-    baseline cfg.model (dcnmix_jax.baselines; `options`, DCN's mixture and dtype, do not apply)."""
+def model_for(cfg, *, mixture: str = "gemm", dtype=None) -> nn.Module:
+    """The Flax module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs(), mixture=, dtype=),
+    or the baseline cfg.model (dcnmix_jax.baselines), which has neither option."""
     if cfg.model == "dcn":
-        return DCN(**cfg.kwargs(), **options)
+        return DCN(**cfg.kwargs(), mixture=mixture, dtype=dtype)
+    if mixture != "gemm" or dtype is not None:
+        raise ValueError(f"--mixture and --dtype bfloat16 are DCN options; model {cfg.model} "
+                         "trains in float32 (or float64)")
     from .baselines import MODELS
-    if options.get("dtype") is not None:
-        raise ValueError(f"--dtype bfloat16 is a DCN option; model {cfg.model} trains in float32 "
-                         "(or float64)")
     return MODELS[cfg.model](**cfg.kwargs())

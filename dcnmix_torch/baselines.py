@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dcnmix.config import PRODUCTS
+
 
 def _linear(input_num: int, output_num: int) -> nn.Linear:
     layer = nn.Linear(input_num, output_num)
@@ -115,8 +117,8 @@ class PNN(_Base):
     def __init__(self, field_num, feat_dim, emb_num=32, hidden_nums=(64, 64), dropout=0.1,
                  batch_norm=False, product="inner"):
         super().__init__(field_num, feat_dim, emb_num, first_order=False)
-        if product not in ("inner", "outer", "both"):
-            raise ValueError(f"product must be inner, outer or both, got {product!r}")
+        if product not in PRODUCTS:
+            raise ValueError(f"product must be one of {PRODUCTS}, got {product!r}")
         self.product = product
         self.embedding = _embedding(feat_dim, emb_num)
         rows, cols = torch.triu_indices(field_num, field_num, offset=1)
