@@ -29,9 +29,9 @@ def make_run(bc, folder: str) -> str:
     """A run folder holding an initialised model of this config (no training)."""
     from dcnmix.config import TrainConfig
     from dcnmix.run import RunFolder
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     cfg = bc.model_config()
-    backend = JaxBackend(cfg, TrainConfig())
+    backend = JaxTrainer(cfg, TrainConfig())
     run = RunFolder(folder)
     run.prepare()
     run.save_weights("best.safetensors", backend.arrays(), cfg)

@@ -30,21 +30,21 @@ def per_device_bytes(tree) -> dict:
 def table_memory(feat_dim: int, devices: int) -> list[str]:
     """State bytes per device (table + Adam moments + the rest) for each optimiser, 1 vs N ways."""
     from dcnmix.config import TrainConfig
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     from dcnmix_jax.sharding import make_mesh
     from throughput import CONFIGS
     cfg = dataclasses.replace(CONFIGS["seed"], feat_dim=feat_dim).model_config()
     rows = [f"### State memory per device, {feat_dim:,}-id table (emb 16), seed config otherwise", "",
             "| embedding optimizer | mesh | state on one device (MiB) | max over devices (MiB) | total (MiB) |",
             "| --- | --- | --- | --- | --- |"]
-    for opt in ("dense", "lazy"):
+    for emb_optimizer in ("dense", "lazy"):
         for mesh_shape in ((1, 1), (1, devices)):
-            print(f"memory: {opt} {mesh_shape}", file=sys.stderr, flush=True)
+            print(f"memory: {emb_optimizer} {mesh_shape}", file=sys.stderr, flush=True)
             mesh = None if mesh_shape == (1, 1) else make_mesh(*mesh_shape)
-            backend = JaxBackend(cfg, TrainConfig(embedding_optimizer=opt), mesh=mesh)
+            backend = JaxTrainer(cfg, TrainConfig(embedding_optimizer=emb_optimizer), mesh=mesh)
             sizes = per_device_bytes(backend.state)
             mib = [v / 2 ** 20 for v in sizes.values()]
-            rows.append(f"| {opt} | {mesh_shape[0]}x{mesh_shape[1]} | {mib[0]:,.1f} | "
+            rows.append(f"| {emb_optimizer} | {mesh_shape[0]}x{mesh_shape[1]} | {mib[0]:,.1f} | "
                         f"{max(mib):,.1f} | {sum(mib):,.1f} |")
             del backend
     return rows + [""]

@@ -32,12 +32,12 @@ def paths(batch: int, allocator: str):
     import jax
     from dcnmix.config import TrainConfig
     from dcnmix_jax import backend as backend_module, steps
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     if allocator == "plain":        # glibc as it comes: the state before keep_freed_memory
         backend_module.keep_freed_memory = lambda: False
     from throughput import CONFIGS, batches_for
     bc = CONFIGS["seed"]
-    backend = JaxBackend(bc.model_config(), TrainConfig())
+    backend = JaxTrainer(bc.model_config(), TrainConfig())
     ids, labels = batches_for(bc, batch, S)
     flat_ids, flat_labels = jax.device_put(ids.reshape(-1, bc.field_num)), jax.device_put(labels.reshape(-1))
     index = jax.device_put(np.arange(S * batch, dtype=np.int32).reshape(S, batch))

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     import jax
     from flax import linen as nn
     import dcnmix_jax.model as model_module
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     from throughput import CONFIGS, SCAN, batches_for, report, versions
     bc = CONFIGS["seed"]
     ids, labels = batches_for(bc, args.batch, SCAN)
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         cfg = bc.model_config()
         if variant == "nodrop":
             cfg = dataclasses.replace(cfg, dropout=0.0)
-        state = JaxBackend(cfg).state
+        state = JaxTrainer(cfg).state
         steps = make_steps(variant)
         original = model_module.Dropout
         model_module.Dropout = {"split16": _split16_dropout, "threefry": lambda: nn.Dropout}.get(

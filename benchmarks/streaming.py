@@ -39,8 +39,8 @@ def memmapped(bc, rows: int, folder: str):
 def epoch_rate(bc, data, budget, epochs: int, batch: int) -> float:
     from dcnmix.config import TrainConfig
     from dcnmix.data import batch_order
-    from dcnmix_jax.backend import JaxBackend
-    backend = JaxBackend(bc.model_config(), TrainConfig(batch_size=batch), data_budget=budget)
+    from dcnmix_jax.trainer import JaxTrainer
+    backend = JaxTrainer(bc.model_config(), TrainConfig(batch_size=batch), data_budget=budget)
     times = []
     for epoch in range(epochs + 1):
         order = batch_order(len(data), batch, seed=0, epoch=epoch, drop_last=True)

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dcnmix.config import OPTIONS, ModelConfig, TrainConfig, model_defaults  # noqa: E402
 from dcnmix.data import DataSpec  # noqa: E402
-from dcnmix.loop import fit  # noqa: E402
+from dcnmix.loop import fit, set_threads  # noqa: E402
 
 REFERENCE = "mix-parallel-1"        # the seed's chosen model, the paired comparison's base
 GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
@@ -81,6 +81,8 @@ def parse(argv):
     p.add_argument("--hidden-nums", default=None, help="default: each model's own")
     p.add_argument("--dropout", type=float, default=None, help="default: each model's own")
     p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of each framework (dcnmix.loop.set_threads)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--epochs", type=int, default=100)
@@ -128,6 +130,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     rows, missing = [], []
     os.makedirs(args.out, exist_ok=True)
+    if args.threads:
+        for framework in args.frameworks.split(","):
+            set_threads(framework, args.threads)
     for seed in range(args.seeds):
         splits = spec = None
         for framework in args.frameworks.split(","):

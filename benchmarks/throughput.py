@@ -81,11 +81,11 @@ SCAN = 32  # steps per dispatch for jax-scan
 def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str = "dense",
               mesh=None) -> dict:
     from dcnmix.config import TrainConfig
-    from dcnmix_jax.backend import JaxBackend
-    backend = JaxBackend(bc.model_config(), TrainConfig(embedding_optimizer=embedding_optimizer),
+    from dcnmix_jax.trainer import JaxTrainer
+    backend = JaxTrainer(bc.model_config(), TrainConfig(embedding_optimizer=embedding_optimizer),
                          mesh=mesh)
     put = backend.fns.put
-    train_step, train_steps, predict_batch = backend.fns.step, backend.fns.steps, backend.fns.predict
+    train_step, train_steps, predict_batch = backend.fns.step, backend.fns.resident, backend.fns.predict
     ids, labels = batches_for(bc, batch, SCAN)
     flat_ids, flat_labels = ids.reshape(-1, bc.field_num), labels.reshape(-1)
     box = {"state": backend.state}

@@ -4,8 +4,8 @@ to a test AUC >= --target, for four implementations of the same model and recipe
     python benchmarks/time_to_auc.py --repeats 3 --out benchmarks/results/time_to_auc.md
 
 Implementations (each in its own fresh process, so imports, parsing and compilation count):
-  jax       this project: JaxBackend (lax.scan chunks, device-resident data)
-  twin      this project's PyTorch twin: TorchBackend (eager)
+  jax       this project: JaxTrainer (lax.scan chunks, device-resident data)
+  twin      this project's PyTorch twin: TorchTrainer (eager)
   seed      the seed article's own DCN class (../shared/seeds) in a plain PyTorch loop
             (TensorDataset + DataLoader(shuffle=True), torch Adam, BCELoss on its sigmoid
             output); the article gives no loop, this is the one its code implies
@@ -53,14 +53,14 @@ def auc(labels, probs) -> float:
 def epochs_dcnmix(framework: str, splits, seed: int):
     """This project's trainer loop pieces (the JAX backend or the twin)."""
     from dcnmix.config import ModelConfig, TrainConfig
-    from dcnmix.loop import evaluate, make_backend, train_epoch
+    from dcnmix.loop import evaluate, make_trainer, train_epoch
     train, _, test = splits
     cfg = ModelConfig.create(field_num=train.field_num, feat_dim=train.feat_dim, cross="mix",
                              **{k: RECIPE[k] for k in ("emb_num", "order_num", "r", "k", "dropout",
                                                        "hidden_nums", "method")})
     tc = TrainConfig(batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], seed=seed,
                      emb_weight_decay=RECIPE["emb_weight_decay"])
-    backend = make_backend(framework, cfg, tc, None, None)
+    backend = make_trainer(framework, cfg, tc)
     epoch = 0
     while True:
         train_epoch(backend, train, tc, epoch, progress=False, last_good="")

@@ -1,17 +1,19 @@
 """The `dcnmix` command: train, prepare, predict, export, svd, convert, parity. A thin layer over the Python API.
 
-    dcnmix train [--dataset SPEC] [--framework jax|torch] [--model dcn|fm|ffm|pnn|deepfm|nfm]
+    dcnmix train [--dataset SPEC] [--framework jax|torch] [--model dcn|fm|...|dnn|crossnet]
                  [model, variant, training flags]
     dcnmix prepare SPEC --out DIR [split and column options]
     dcnmix predict RUN_DIR --data SPEC [--out FILE.parquet|.csv] [--framework jax|torch]
     dcnmix export RUN_DIR --format stablehlo|onnx --out FILE
     dcnmix svd RUN_DIR [--layer L]
-    dcnmix convert IN OUT --to jax|torch         (parity's converter)
-    dcnmix parity [--quick]                      (parity's checks)
+    dcnmix convert IN OUT --to jax|torch         (parity's converter, a plug-in)
+    dcnmix parity [--quick]                      (parity's checks, a plug-in)
 
 The model, variant and training flags are made from the fields of dcnmix.config's
 dataclasses (names, defaults, choices and help), so they are never restated here. Backends
-are imported only once a command needs one. Mistakes are one line on stderr and exit 2.
+(dcnmix.backends) and the plug-in subcommands are found by name through package entry
+points, and imported only once a command needs one. Mistakes are one line on stderr and
+exit 2.
 """
 from __future__ import annotations
 
@@ -20,81 +22,13 @@ import dataclasses
 import os
 import sys
 
-from .config import (FRAMEWORKS, MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError,
-                     ModelConfig, TrainConfig, Variant, model_defaults)
+from . import backends
+from .config import (MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError, ModelConfig,
+                     TrainConfig, Variant, model_defaults)
+from .flags import Formatter, buckets, byte_size, csv_list, add_fields, flag, one_line
 
-FROM_DATA = ("field_num", "feat_dim", "variant")
-
-
-class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-def _on_off(text: str) -> bool:
-    if text.lower() not in ("on", "off", "true", "false", "1", "0"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
-    return text.lower() in ("on", "true", "1")
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _bytes(text: str) -> int:
-    units = {"": 1, "K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
-    number, unit = text.strip().upper().rstrip("B") or "0", ""
-    if number[-1:] in units and number[-1:] != "":
-        number, unit = number[:-1], number[-1]
-    try:
-        value = float(number) * units[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"expected a size such as 2G, 500M or 1000000, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a size cannot be negative, got {text!r}")
-    return int(value)
-
-
-def _buckets(text: str) -> tuple[tuple[str, int], ...]:
-    try:
-        return tuple((name.strip(), int(n)) for name, n in (part.split("=") for part in _csv_list(text)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FIELD=N,FIELD=N, got {text!r}") from None
-
-
-def _csv_list(text: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False,
-               default_text=None) -> None:
-    """One flag per dataclass field: its help and choices from the field's metadata, its type
-    from its annotation; bools are on|off, tuples comma-separated. default_text(name): a
-    flag's defaults in words; such a flag is absent from the parsed args unless given."""
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = None if default_none else (defaults or {}).get(f.name, f.default)
-        kind = str(f.type)
-        kwargs = {"help": f.metadata.get("help", f.name), "default": default}
-        if default_text is not None:
-            kwargs.update(default=argparse.SUPPRESS,
-                          help=f"{kwargs['help']} (default: {default_text(f.name)})")
-        if f.metadata.get("choices"):
-            kwargs["choices"] = f.metadata["choices"]
-        elif kind == "bool":
-            kwargs.update(type=_on_off, metavar="on|off")
-        elif kind.startswith("tuple"):
-            kwargs.update(type=_int_list, metavar="N,N,...")
-        elif kind.startswith(("int", "float")):
-            kwargs["type"] = int if kind.startswith("int") else float
-        group.add_argument(flag(f.name), **kwargs)
+# ModelConfig fields that are not flags: the data gives the shape; the variant has its own
+NOT_FLAGS = ("field_num", "feat_dim", "variant")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,7 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="synthetic | frappe[:DIR] | criteo:PATH | csv:PATH | parquet:PATH | "
                         "libfm:PATH | prepared:DIR (criteo, csv and parquet are prepared once "
                         "and cached; docs/data.md)")
-    p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
+    p.add_argument("--framework", choices=backends.names(), default="jax",
+                   help="the backend (dcnmix.backends)")
     p.add_argument("--out", default="runs/latest", help="the run folder")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     p.add_argument("--overwrite", action="store_true",
@@ -110,12 +45,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for either framework (default: the framework's own choice)")
-    p.add_argument("--device-data-budget", type=_bytes, default=None, metavar="BYTES",
+    p.add_argument("--device-data-budget", type=byte_size, default=None, metavar="BYTES",
                    help="training data kept on the device (e.g. 2G, 500M); a larger split streams "
                         "from the host (default: a quarter of the device's memory)")
     add_fields(p.add_argument_group("model (the seed's DCN arguments; a baseline's options "
                                     "default to its seed preset, docs/baselines.md)"),
-               ModelConfig, skip=FROM_DATA, default_text=_model_default_text)
+               ModelConfig, skip=NOT_FLAGS, default_text=_model_default_text)
     v = p.add_argument_group("DCN-Mix variant: a preset, then single options over it "
                              "(docs/variants.md)")
     v.add_argument("--preset", choices=tuple(PRESETS), default="seed")
@@ -139,9 +74,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_column_arguments(d) -> None:
     d.add_argument("--label", default="label", help="csv/parquet: label column")
-    d.add_argument("--categorical", type=_csv_list, default=(),
+    d.add_argument("--categorical", type=csv_list, default=(),
                    help="csv/parquet: comma-separated categorical columns")
-    d.add_argument("--numeric", type=_csv_list, default=(),
+    d.add_argument("--numeric", type=csv_list, default=(),
                    help="csv/parquet: comma-separated numeric columns (log-bucketed)")
     d.add_argument("--delimiter", default=",", help="csv: the field separator")
     d.add_argument("--min-count", type=int, default=2,
@@ -168,7 +103,7 @@ def model_options(args) -> dict:
     model's defaults (model_defaults) under the flags given; validated now, before any data
     is read. A DCN's variant options given to a baseline are refused, naming the flag."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)
-             if f.name not in FROM_DATA and hasattr(args, f.name)}
+             if f.name not in NOT_FLAGS and hasattr(args, f.name)}
     model = given.get("model", "dcn")
     options = {**model_defaults(model), **given}
     variant_flags = {f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None}
@@ -195,15 +130,18 @@ def data_spec(args):
 
 
 def run_train(args, framework: str | None = None) -> int:
-    from .loop import limit_threads, train
+    from .backends import check_supported
+    from .loop import set_threads, train
     framework = framework or args.framework
     tc, options = train_config(args), model_options(args)
-    limit_threads(args.threads)            # before _scale_out may start jax
+    check_supported(framework, ModelConfig.create(field_num=1, feat_dim=1, **options), tc,
+                    mesh=args.mesh is not None or args.coordinator is not None)
+    if args.threads is not None:
+        set_threads(framework, args.threads)      # before _scale_out may start jax
     mesh, out = _scale_out(args, framework)
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
                          resume=args.resume, overwrite=args.overwrite,
-                         progress=not args.no_progress, mesh=mesh,
-                         threads=args.threads, data_budget=args.device_data_budget)
+                         progress=not args.no_progress, mesh=mesh, data_budget=args.device_data_budget)
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
           f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "
@@ -218,24 +156,11 @@ def _scale_out(args, framework: str):
     i > 0 its own copy under OUT/process-i (so each host can resume without a shared disk)."""
     if args.coordinator is None and args.mesh is None:
         return None, args.out
-    if framework != "jax":
-        raise ValueError("--mesh and --coordinator are JAX options; the twin trains on one device")
-    import jax
-    if args.coordinator is not None:
-        if args.coordinator == "auto":
-            jax.distributed.initialize()
-        else:
-            jax.distributed.initialize(coordinator_address=args.coordinator,
-                                       num_processes=args.num_processes,
-                                       process_id=args.process_id)
-    from dcnmix_jax.sharding import make_mesh, parse_mesh
-    data, model = parse_mesh(args.mesh) if args.mesh else (jax.device_count(), 1)
-    mesh = make_mesh(data, model)
-    index = jax.process_index()
-    out = args.out if index == 0 else os.path.join(args.out, f"process-{index}")
-    print(f"mesh {data}x{model} (data x model) over {jax.device_count()} {jax.devices()[0].platform} "
-          f"devices, process {index} of {jax.process_count()}", flush=True)
-    return mesh, out
+    mesh, index, line = backends.get(framework).scale_out(
+        mesh=args.mesh, coordinator=args.coordinator, num_processes=args.num_processes,
+        process_id=args.process_id)
+    print(line, flush=True)
+    return mesh, args.out if index == 0 else os.path.join(args.out, f"process-{index}")
 
 
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
@@ -253,9 +178,9 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--split-seed", type=int, default=0, help="the random split's seed")
     c = p.add_argument_group("columns")
     add_column_arguments(c)
-    c.add_argument("--columns", type=_csv_list, default=(),
+    c.add_argument("--columns", type=csv_list, default=(),
                    help="csv without a header line: the names of its columns")
-    c.add_argument("--hash-buckets", type=_buckets, default=(), metavar="FIELD=N,...",
+    c.add_argument("--hash-buckets", type=buckets, default=(), metavar="FIELD=N,...",
                    help="categorical fields too large to enumerate: id = 2 + fnv1a64(token) %% N "
                         "(no vocabulary, no out-of-vocabulary id)")
 
@@ -296,7 +221,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                                                  "encoded with the run's feature map)")
     p.add_argument("--out", default=None, help="FILE.parquet or FILE.csv: one probability per "
                                                "input row, in input order")
-    p.add_argument("--framework", choices=FRAMEWORKS, default="jax")
+    p.add_argument("--framework", choices=backends.names(), default="jax")
     p.add_argument("--batch-size", type=int, default=65536, help="rows per forward pass")
     p.add_argument("--keep", default=None, help="a column of the input copied beside each "
                                                 "probability (a key)")
@@ -323,9 +248,10 @@ def run_predict(args) -> int:
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    from .export import FORMATS
+    from .export import formats
     p.add_argument("run_dir", help="a run folder written by `dcnmix train`")
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=tuple(formats()), required=True,
+                   help="; ".join(f"{fmt} ({name} backend)" for fmt, name in formats().items()))
     p.add_argument("--out", required=True, help="the exported file (the feature map is copied "
                                                 "beside it)")
 
@@ -364,18 +290,17 @@ def run_svd(args) -> int:
     return 0
 
 
-def _parity(argv: list[str]) -> int:
-    """parity's own CLI (tests, benchmarks and this command are its only importers)."""
-    from parity.__main__ import main
-    return main(argv)
+PLUGIN_HELP = {"convert": "convert a weights file between the frameworks (dcnmix convert -h "
+                          "for its options)",
+               "parity": "run the JAX <-> PyTorch parity checks (--quick: a subset)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dcnmix", description=__doc__.split("\n")[0],
                                 formatter_class=Formatter, allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_train_arguments(sub.add_parser("train", help="train a DCN or a baseline (early "
-                                       "stopping, resumable)",
+    add_train_arguments(sub.add_parser("train", help="train a model: DCN, a baseline, DNN or "
+                                       "CrossNet (early stopping, resumable)",
                                        formatter_class=Formatter, allow_abbrev=False))
     add_prepare_arguments(sub.add_parser("prepare", help="raw files -> prepared, memory-mapped "
                                          "ids and a feature map (docs/data.md)",
@@ -387,10 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         formatter_class=Formatter, allow_abbrev=False))
     add_svd_arguments(sub.add_parser("svd", help="singular values of a run's cross weights",
                                      formatter_class=Formatter, allow_abbrev=False))
-    for name, what in (("convert", "convert a weights file between the frameworks "
-                                   "(dcnmix convert -h for its options)"),
-                       ("parity", "run the JAX <-> PyTorch parity checks (--quick: a subset)")):
-        forward = sub.add_parser(name, help=what, add_help=False, allow_abbrev=False)
+    for name in backends.command_names():     # plug-in subcommands (group dcnmix.commands)
+        forward = sub.add_parser(name, help=PLUGIN_HELP.get(name, f"{name} (dcnmix {name} -h)"),
+                                 add_help=False, allow_abbrev=False)
         forward.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
@@ -402,12 +326,6 @@ def _user_errors() -> tuple:
     from .run import RunError
     from .weights import WeightsError
     return (DataError, DatasetSpecError, TrainingError, RunError, WeightsError, ValueError, OSError)
-
-
-def one_line(exc: Exception) -> str:
-    """An error's message on one line (a library's multi-line message joined)."""
-    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) \
-        or type(exc).__name__
 
 
 def guarded(command, *args) -> int:
@@ -427,8 +345,9 @@ def guarded(command, *args) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["convert"], ["parity"]):
-        return _parity(argv[1:] if argv[0] == "parity" else argv)
+    plugin = backends.command(argv[0]) if argv and not argv[0].startswith("-") else None
+    if plugin is not None:
+        return plugin(argv[1:])
     args = build_parser().parse_args(argv)
     commands = {"train": run_train, "prepare": run_prepare, "predict": run_predict,
                 "export": run_export, "svd": run_svd}
@@ -438,14 +357,14 @@ def main(argv=None) -> int:
 def train_main(argv=None, framework: str | None = None) -> int:
     """`dcnmix-train`, `python -m dcnmix_jax.train` and `python -m dcnmix_torch.train`:
     `dcnmix train` under its old names (framework fixed for the twin's alias)."""
-    p = argparse.ArgumentParser(prog="dcnmix-train", description="Train a DCN (as `dcnmix train`)",
+    p = argparse.ArgumentParser(prog="dcnmix-train", description="Train a model (as `dcnmix train`)",
                                 formatter_class=Formatter, allow_abbrev=False)
     add_train_arguments(p)
     return guarded(run_train, p.parse_args(argv), framework)
 
 
 def svd_main(argv=None) -> int:
-    """`python -m dcnmix.svd`-style alias of `dcnmix svd`."""
+    """`dcnmix svd` as a function (argv without the command name)."""
     p = argparse.ArgumentParser(prog="dcnmix svd", formatter_class=Formatter, allow_abbrev=False)
     add_svd_arguments(p)
     return guarded(run_svd, p.parse_args(argv))

@@ -1,8 +1,9 @@
 """The configurations every part of dcnmix shares, each validated once, here.
 
     Variant      the DCN-Mix cross layer's variant options (gate, biases, g, C, initialisation)
-    ModelConfig  a model: a DCN (the seed's constructor arguments plus a Variant) or one of
-                 the seed table's baselines (FM, FFM, PNN, DeepFM, NFM), by `model`
+    ModelConfig  a model: a DCN (the seed's constructor arguments plus a Variant) or another
+                 model of the registry (dcnmix.models: FM, FFM, PNN, DeepFM, NFM, DNN,
+                 CrossNet), by `model`
     TrainConfig  how to train it (optimiser, early stopping, batches, compute dtype)
 
 Framework-free: both frameworks, the weights format, the CLI and parity read the names,
@@ -15,6 +16,9 @@ import json
 import math
 from typing import Any
 
+from . import models as _models
+from . import optimizers as _optimizers
+
 CROSS_TYPES = ("mix", "full")
 METHODS = ("parallel", "stacked")
 GATES = ("softmax", "sigmoid", "constant")
@@ -23,26 +27,15 @@ INITS = ("seed", "deepctr", "torchrec")
 MIXTURES = ("gemm", "experts")
 DTYPES = ("float32", "bfloat16", "float64")
 EMBEDDING_OPTIMIZERS = ("dense", "lazy")
-FRAMEWORKS = ("jax", "torch")
-MODELS = ("dcn", "fm", "ffm", "pnn", "deepfm", "nfm")
 PRODUCTS = ("inner", "outer", "both")
 
-# the options each model has (besides field_num, feat_dim and model itself); the others
-# must keep their defaults, and are left out of to_dict() and kwargs()
-_TOWER = ("emb_num", "dropout", "hidden_nums", "batch_norm")
-OPTIONS = {"dcn": ("emb_num", "order_num", "r", "k", "dropout", "method", "hidden_nums", "cross",
-                   "variant"),
-           "fm": ("emb_num",), "ffm": ("emb_num",), "pnn": _TOWER + ("product",),
-           "deepfm": _TOWER, "nfm": _TOWER}
-# each baseline's `seed` preset: the configuration that gives the seed table's parameter
-# count on its data (10 fields, 72 ids); the choices and alternatives: docs/baselines.md
-BASELINE_PRESETS = {
-    "fm": {"emb_num": 4},                                                  # 361
-    "ffm": {"emb_num": 4},                                                 # 2,953
-    "pnn": {"emb_num": 32, "hidden_nums": (64, 64), "batch_norm": False},  # 29,953
-    "deepfm": {"emb_num": 16, "hidden_nums": (64, 16)},                    # 12,746
-    "nfm": {"emb_num": 64, "hidden_nums": (64, 16)},                       # 10,186
-}
+# the models (declared once each in dcnmix.models): their names, the options each has
+# (besides field_num, feat_dim and model itself; the others must keep their defaults, and are
+# left out of to_dict() and kwargs()), and the presets ModelConfig.create fills in
+MODELS = _models.names()
+OPTIONS = {name: _models.spec(name).options for name in MODELS}
+BASELINE_PRESETS = {name: dict(_models.spec(name).preset) for name in MODELS
+                    if _models.spec(name).preset}
 
 
 class ConfigError(ValueError):
@@ -128,7 +121,7 @@ PRESETS = {
 class ModelConfig:
     """Constructor arguments of dcnmix_jax.DCN and dcnmix_torch.DCN: the seed's names and
     defaults, then the variant options as one `Variant`; or, with `model` other than 'dcn',
-    of a baseline (dcnmix_jax.baselines / dcnmix_torch.baselines), which has only the options
+    of another model of dcnmix.models, which has only the options
     OPTIONS[model] (the others keep their defaults; order_num stays None)."""
 
     field_num: int
@@ -143,8 +136,8 @@ class ModelConfig:
     cross: str = _option("mix", "DCN-Mix's mixture of low-rank experts, or DCN-V2's full-rank "
                                 "layer", CROSS_TYPES)
     variant: Variant = Variant()
-    model: str = _option("dcn", "dcn (DCN-Mix or DCN-V2, by --cross) or a baseline of the seed's "
-                                "table (docs/baselines.md)", MODELS)
+    model: str = _option("dcn", "dcn (DCN-Mix or DCN-V2, by --cross), a baseline of the seed's "
+                                "table, dnn or crossnet (docs/baselines.md)", MODELS)
     batch_norm: bool = _option(True, "pnn, deepfm, nfm: BatchNorm after each DNN layer "
                                      "(DCN's DNN always has it)")
     product: str = _option("inner", "pnn: inner products (IPNN), outer (OPNN) or both", PRODUCTS)
@@ -167,10 +160,10 @@ class ModelConfig:
                                        "(DCN-V2 has no experts)")
 
     def _check_options(self) -> None:
-        """A model's options only: dcn needs order_num; a baseline's DCN-only options (and
-        an option of another baseline) keep their defaults."""
-        if self.model == "dcn" and self.order_num is None:
-            raise ConfigError("order_num", "model dcn needs order_num (cross layers)")
+        """A model's options only (OPTIONS[model]): a cross network needs order_num; the
+        options of other models keep their defaults."""
+        if "order_num" in OPTIONS[self.model] and self.order_num is None:
+            raise ConfigError("order_num", f"model {self.model} needs order_num (cross layers)")
         for f in dataclasses.fields(self):
             if f.name in ("field_num", "feat_dim", "model") or f.name in OPTIONS[self.model]:
                 continue
@@ -187,7 +180,10 @@ class ModelConfig:
         """A config from flat keywords: the variant options may be given by name beside the
         seed's arguments (gate='sigmoid', ...), or as variant=Variant(...). A baseline's
         options left out take its seed preset (BASELINE_PRESETS)."""
-        fields = {**BASELINE_PRESETS.get(fields.get("model", "dcn"), {}), **fields}
+        model = fields.get("model", "dcn")
+        if model not in MODELS:
+            raise ConfigError("model", f"unknown model {model!r} (expected one of {MODELS})")
+        fields = {**_models.spec(model).preset, **fields}
         options = {k: fields.pop(k) for k in VARIANT_FIELDS if k in fields}
         variant = fields.pop("variant", Variant())
         if isinstance(variant, dict):
@@ -210,7 +206,7 @@ class ModelConfig:
 
     def kwargs(self) -> dict:
         """Keyword arguments of the model in either framework: DCN(**cfg.kwargs()), or
-        dcnmix_*.baselines.MODELS[cfg.model](**cfg.kwargs())."""
+        dcnmix_*.model.model_for(cfg), the class declared in dcnmix.models."""
         names = ("field_num", "feat_dim") + OPTIONS[self.model]
         return {name: getattr(self, name) for name in names}
 
@@ -241,17 +237,13 @@ class ModelConfig:
         return cls.from_dict(data)
 
 
-# what `dcnmix train` and dcnmix.train() use for a DCN where ModelConfig has no default (the
-# seed's constructor requires them); field_num and feat_dim come from the data
-MODEL_DEFAULTS = {"emb_num": 16, "order_num": 2}
-
-
 def model_defaults(model: str) -> dict:
-    """What `dcnmix train` and dcnmix.train() use for the options a caller leaves out: a
-    DCN's MODEL_DEFAULTS, or a baseline's seed preset."""
+    """What `dcnmix train` and dcnmix.train() use for the options a caller leaves out (field_num
+    and feat_dim come from the data): the model's declared defaults and seed preset
+    (dcnmix.models), e.g. a DCN's emb_num 16 and order_num 2."""
     if model not in MODELS:
         raise ConfigError("model", f"unknown model {model!r} (expected one of {MODELS})")
-    return dict(MODEL_DEFAULTS) if model == "dcn" else dict(BASELINE_PRESETS[model])
+    return _models.spec(model).all_defaults()
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> None:
@@ -263,13 +255,18 @@ def _positive(name: str, value, allow_zero: bool = False) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """How to train: torch's Adam, early stopping on validation AUC, the compute options."""
+    """How to train: the optimiser (dcnmix.optimizers; torch's Adam by default), early
+    stopping on validation AUC, the compute options."""
 
     epochs: int = _option(100, "most epochs (early stopping ends sooner)")
     patience: int = _option(10, "epochs without validation-AUC gain before stopping")
     batch_size: int = _option(1024, "rows per step")
-    lr: float = _option(1e-3, "Adam's learning rate")
-    weight_decay: float = _option(0.0, "torch Adam's coupled L2")
+    optimizer: str = _option("adam", "torch's Adam (the seed's), AdamW, Adagrad or SGD, in both "
+                                     "frameworks (docs/training.md)", _optimizers.NAMES)
+    lr: float = _option(1e-3, "the learning rate")
+    momentum: float = _option(0.0, "sgd: momentum (0: plain SGD)")
+    weight_decay: float = _option(0.0, "L2: coupled (added to the gradient) for adam, adagrad "
+                                       "and sgd, as torch's; decoupled for adamw")
     emb_weight_decay: float | None = _option(None, "L2 on the embedding table alone "
                                                    "(default: --weight-decay)")
     embedding_optimizer: str = _option("dense", "jax: 'lazy' updates only the embedding rows "
@@ -297,9 +294,29 @@ class TrainConfig:
         _positive("divergence", self.divergence, allow_zero=True)
         if self.emb_weight_decay is not None:
             _positive("emb_weight_decay", self.emb_weight_decay, allow_zero=True)
+        _positive("momentum", self.momentum, allow_zero=True)
+        for name, owner in _optimizers.OWN_OPTIONS.items():
+            if self.optimizer != owner and getattr(self, name) != _default(TrainConfig, name):
+                raise ConfigError(name, f"{name} is an option of --optimizer {owner}, not of "
+                                        f"{self.optimizer}")
+        if self.embedding_optimizer == "lazy" and not _optimizers.spec(self.optimizer).lazy:
+            lazy = [n for n, s in _optimizers.REGISTRY.items() if s.lazy]
+            raise ConfigError("embedding_optimizer", f"--optimizer {self.optimizer} has no lazy "
+                                                     f"(row-wise) form; {' and '.join(lazy)} do")
         if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float))
                                               and 0 < self.lr_decay < 1):
             raise ConfigError("lr_decay", f"lr_decay must be in (0, 1), got {self.lr_decay!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field; those added after run folders were first written (ADDED) only when
+        they differ from their defaults, so an earlier run's record compares equal."""
+        out = dataclasses.asdict(self)
+        return {k: v for k, v in out.items() if k not in ADDED or v != ADDED[k]}
+
+
+# TrainConfig fields added after run folders were first written, with their defaults
+ADDED = {"optimizer": "adam", "momentum": 0.0}
+
+
+def _default(cls, name: str):
+    return cls.__dataclass_fields__[name].default

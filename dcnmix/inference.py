@@ -7,8 +7,8 @@
 Raw rows are encoded with the run's saved feature map (feature_map.json), never refitted:
 an unseen token gets the field's out-of-vocabulary id (local 1), an empty value the missing
 id (local 0), a number the same log bucket as in training. The weights are the run's
-best.safetensors, checked against the config in its summary. Framework-free until a model
-is asked for: JAX and torch are imported only by the framework chosen.
+best.safetensors, checked against the config in its summary. Framework-free: the backend
+chosen by name (dcnmix.backends) builds the model.
 """
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ import os
 
 import numpy as np
 
+from . import backends
+from .backends import predict_in_batches
 from .config import ModelConfig
+from .data import check_ids
 from .data.errors import DataError
 from .data.featuremap import FeatureMap
 from .run import RunError, RunFolder
@@ -24,16 +27,15 @@ from .weights import WeightsError
 
 
 class LoadedRun:
-    """A run folder's best model in one framework, with its feature map (if the data had one).
+    """A run folder's best model in one backend, with its feature map (if the data had one).
 
-    .config (ModelConfig), .feature_map (FeatureMap or None), .arrays (torch-keyed weights);
-    JAX: .model (dcnmix_jax.DCN or a baseline) and .variables; torch: .module (dcnmix_torch's,
-    eval mode).
+    .config (ModelConfig), .feature_map (FeatureMap or None), .arrays (torch-keyed weights),
+    .predictor (the backend's: ids -> probabilities). What the predictor holds is reachable
+    here too: JAX .model (the Flax module) and .variables; torch .module (eval mode).
     """
 
     def __init__(self, run_dir, framework: str = "jax"):
-        if framework not in ("jax", "torch"):
-            raise ValueError(f"unknown framework {framework!r} (expected jax or torch)")
+        self.backend = backends.get(framework)
         self.folder = RunFolder(run_dir)
         self.framework = framework
         summary = self.folder.read_summary()
@@ -44,27 +46,13 @@ class LoadedRun:
         self.arrays = self.folder.load_weights("best.safetensors", self.config)
         fmap_path = self.folder.path("feature_map.json")
         self.feature_map = FeatureMap.load(fmap_path) if os.path.exists(fmap_path) else None
-        self._forward = self._build()
+        self.predictor = self.backend.predictor(self.config, self.arrays)
 
-    def _build(self):
-        if self.framework == "jax":
-            import jax
-            from dcnmix.layout import arrays_to_flax
-            from dcnmix_jax.model import model_for
-            self.model = model_for(self.config)
-            self.variables = jax.device_put(arrays_to_flax(self.arrays, self.config))  # once
-            apply = jax.jit(self.model.apply)
-            return lambda ids: np.asarray(apply(self.variables, ids))
-        import torch
-        from dcnmix_torch import model_for
-        self.module = model_for(self.config).eval()
-        self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.arrays.items()},
-                                    strict=True)
-
-        def forward(ids):
-            with torch.no_grad():
-                return self.module(torch.from_numpy(np.array(ids, dtype=np.int64))).numpy()
-        return forward
+    def __getattr__(self, name):
+        """The predictor's own attributes (.model, .variables, .module)."""
+        if name == "predictor":
+            raise AttributeError(name)
+        return getattr(self.predictor, name)
 
     def encode(self, rows) -> np.ndarray:
         """Global ids int32 [rows, fields] of raw rows (a polars or pandas DataFrame, or a dict
@@ -88,13 +76,8 @@ class LoadedRun:
         ids = self.encode(rows)
         if ids.ndim != 2 or ids.shape[1] != self.config.field_num:
             raise ValueError(f"ids must have shape [rows, {self.config.field_num}], got {ids.shape}")
-        bad = (ids < 0) | (ids >= self.config.feat_dim)
-        if bad.any():
-            row, col = map(int, np.argwhere(bad)[0])
-            raise ValueError(f"id {int(ids[row, col])} in column {col} (row {row}) is outside "
-                             f"[0, {self.config.feat_dim})")
-        out = [self._forward(ids[i:i + batch_size]) for i in range(0, len(ids), batch_size)]
-        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+        check_ids(ids, self.config.feat_dim)
+        return predict_in_batches(self.predictor, ids, batch_size)
 
 
 def _typed(frame, fmap: FeatureMap):
@@ -130,7 +113,7 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
     if kind not in ("criteo", "csv", "parquet") or not path:
         raise ValueError(f"--data {spec!r}: expected criteo:PATH, csv:PATH or parquet:PATH")
     options = dict(fmap.info.get("options", {}))
-    categorical = tuple(f.name for f in fmap.fields if f.kind == "categorical")
+    categorical = tuple(f.name for f in fmap.fields if f.kind in ("categorical", "hashed"))
     numeric = tuple(f.name for f in fmap.fields if f.kind == "numeric")
     opt = PrepareOptions(kind=kind, paths=(path,), label=fmap.label,
                          categorical=() if kind == "criteo" else categorical,

@@ -1,5 +1,5 @@
-"""The correspondence between dcnmix_torch state_dict keys and dcnmix_jax variable paths
-(of a DCN, and of the seed table's baselines).
+"""The correspondence between dcnmix_torch state_dict keys and dcnmix_jax variable paths,
+for every model: one converter driven by each model's declared layout (dcnmix.models).
 
 Every torch tensor maps to one flax leaf (or one expert's slice of a stacked leaf) by one
 transform (`layout(cfg)`); `arrays_to_flax` / `flax_to_arrays` convert numpy weights both
@@ -15,120 +15,19 @@ import re
 import numpy as np
 
 from .config import ModelConfig
-
-
-# dcnmix_torch's DNN is one nn.Sequential of (Linear, BatchNorm1d, ReLU, Dropout) per hidden
-# layer: hidden layer i's Linear is dnn.mlp.{DNN_STRIDE * i}, its BatchNorm the next index.
-DNN_STRIDE = 4
+from .models import spec
+from .models.dcn import cross_layout
+from .models.entries import DNN_STRIDE, Entry
 
 
 class LayoutError(ValueError):
-    """A state_dict or variables tree that does not fit the DCN layout."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """torch_key <-> flax path; `transform`: 'copy', 'transpose' (torch [out, in] vs flax
-    [in, out]), 'column' (torch [M, 1] vs flax [M]); `expert`: index into a stacked leaf."""
-
-    torch_key: str
-    path: tuple[str, ...]
-    torch_shape: tuple[int, ...]
-    transform: str = "copy"
-    expert: int | None = None
-
-
-def _dense(torch_prefix: str, path: tuple[str, ...], fan_in: int, fan_out: int, bias: bool = True):
-    out = [Entry(f"{torch_prefix}.weight", path + ("kernel",), (fan_out, fan_in), "transpose")]
-    if bias:
-        out.append(Entry(f"{torch_prefix}.bias", path + ("bias",), (fan_out,)))
-    return out
-
-
-def _batch_norm(torch_prefix: str, path: tuple[str, ...], width: int) -> list[Entry]:
-    """torch BatchNorm1d <-> dcnmix_jax TorchBatchNorm: scale and bias in params, the
-    running statistics in batch_stats."""
-    p, s = ("params",) + path, ("batch_stats",) + path
-    return [Entry(f"{torch_prefix}.weight", p + ("scale",), (width,)),
-            Entry(f"{torch_prefix}.bias", p + ("bias",), (width,)),
-            Entry(f"{torch_prefix}.running_mean", s + ("mean",), (width,)),
-            Entry(f"{torch_prefix}.running_var", s + ("var",), (width,)),
-            Entry(f"{torch_prefix}.num_batches_tracked", s + ("count",), ())]
+    """A state_dict or variables tree that does not fit the model's layout."""
 
 
 def layout(cfg: ModelConfig) -> list[Entry]:
-    """Every tensor of the model with this configuration, in the torch state_dict's order."""
-    if cfg.model != "dcn":
-        return baseline_layout(cfg)
-    m = cfg.input_num
-    out = [Entry("embedding.embedding.weight", ("params", "embedding", "embedding"),
-                 (cfg.feat_dim, cfg.emb_num))]
-    width = m
-    for i, h in enumerate(cfg.hidden_nums):
-        out += _dense(f"dnn.mlp.{DNN_STRIDE * i}", ("params", "dnn", f"dense_{i}"), width, h)
-        out += _batch_norm(f"dnn.mlp.{DNN_STRIDE * i + 1}", ("dnn", f"bn_{i}"), h)
-        width = h
-    out += cross_layout(cfg)
-    linear_in = cfg.hidden_nums[-1] + (m if cfg.method == "parallel" else 0)
-    out += _dense("linear", ("params", "linear"), linear_in, 1)
-    return out
-
-
-def baseline_layout(cfg: ModelConfig) -> list[Entry]:
-    """A baseline's tensors (dcnmix_torch.baselines / dcnmix_jax.baselines share the names):
-    first-order table and bias (all but PNN), the embedding table, OPNN's kernel, NFM's
-    BatchNorm on the pooled pairs, then the DNN tower."""
-    f, e, model = cfg.field_num, cfg.emb_num, cfg.model
-    pairs = f * (f - 1) // 2
-    # torch's order: a module's own parameters, then its submodules' in registration order
-    if model == "pnn":
-        out = [] if cfg.product == "inner" else [
-            Entry("outer_kernel", ("params", "outer_kernel"), (e, pairs, e))]
-    else:
-        out = [Entry("bias", ("params", "bias"), (1,)),
-               Entry("linear.weight", ("params", "linear", "embedding"), (cfg.feat_dim, 1))]
-    out.append(Entry("embedding.weight", ("params", "embedding", "embedding"),
-                     (cfg.feat_dim, f * e if model == "ffm" else e)))
-    if model == "nfm":
-        out += _batch_norm("bi_bn", ("bi_bn",), e)
-    if model in ("fm", "ffm"):
-        return out
-    width = {"pnn": f * e + pairs * (2 if cfg.product == "both" else 1),
-             "deepfm": f * e, "nfm": e}[model]
-    for i, h in enumerate(cfg.hidden_nums):
-        out += _dense(f"tower.dense_{i}", ("params", "tower", f"dense_{i}"), width, h)
-        if cfg.batch_norm:
-            out += _batch_norm(f"tower.bn_{i}", ("tower", f"bn_{i}"), h)
-        width = h
-    return out + _dense("tower.out", ("params", "tower", "out"), width, 1)
-
-
-def cross_layout(cfg: ModelConfig, torch_prefix: str = "cross_net.",
-                 path: tuple[str, ...] = ("params", "cross_net")) -> list[Entry]:
-    """The cross network's tensors: under DCN (default) or, with torch_prefix '' and path
-    ('params',), a standalone dcnmix_torch.CrossNet / dcnmix_jax.CrossNet of width cfg.input_num."""
-    m, out = cfg.input_num, []
-    for layer in range(cfg.order_num):
-        t, p = f"{torch_prefix}cell_list.{layer}", path + (f"layers_{layer}",)
-        if cfg.cross == "full":
-            out += [Entry(f"{t}.w", p + ("kernel",), (m, m), "transpose"),
-                    Entry(f"{t}.b", p + ("bias",), (m, 1), "column")]
-            continue
-        if not cfg.variant.expert_bias:
-            out.append(Entry(f"{t}.bias", p + ("bias",), (m, 1), "column"))
-        for e in range(cfg.k):
-            c = f"{t}.cross_cell.{e}"
-            out += [Entry(f"{c}.v", p + ("v",), (m, cfg.r), expert=e),
-                    Entry(f"{c}.u", p + ("u",), (m, cfg.r), expert=e)]
-            if cfg.variant.expert_bias:
-                out.append(Entry(f"{c}.b", p + ("b",), (m, 1), "column", expert=e))
-            if cfg.variant.c_matrix:
-                out.append(Entry(f"{c}.c", p + ("c",), (cfg.r, cfg.r), expert=e))
-        if cfg.variant.gate != "constant" and not cfg.variant.shared_gates:
-            out += _dense(f"{t}.gate", p + ("gate",), m, cfg.k, cfg.variant.gate_bias)
-    if cfg.cross == "mix" and cfg.variant.gate != "constant" and cfg.variant.shared_gates:
-        out += _dense(f"{torch_prefix}gate", path + ("gate",), m, cfg.k, cfg.variant.gate_bias)
-    return out
+    """Every tensor of the model with this configuration, in the torch state_dict's order
+    (the model's declared layout, dcnmix.models)."""
+    return spec(cfg.model).layout(cfg)
 
 
 def flax_shape(entry: Entry, cfg: ModelConfig) -> tuple[int, ...]:
@@ -186,24 +85,28 @@ def infer_config(shapes: dict[str, tuple[int, ...]], dropout: float = 0.1, **opt
     else:
         raise LayoutError(f"linear.weight has input width {linear_in}: neither parallel "
                           f"({hidden[-1] + m_dim}) nor stacked ({hidden[-1]})")
-    variant = {}
-    if cross == "mix":
-        gate_key = ("cross_net.gate" if "cross_net.gate.weight" in shapes
-                    else "cross_net.cell_list.0.gate")
-        has_gate = f"{gate_key}.weight" in shapes
-        variant = dict(shared_gates=gate_key == "cross_net.gate",
-                       gate_bias=f"{gate_key}.bias" in shapes,
-                       expert_bias="cross_net.cell_list.0.cross_cell.0.b" in shapes,
-                       c_matrix="cross_net.cell_list.0.cross_cell.0.c" in shapes)
-        if not has_gate:  # the gate's other options then say nothing: leave them as given
-            variant = {k: v for k, v in variant.items() if k not in ("shared_gates", "gate_bias")}
-            variant["gate"] = "constant"
-        elif options.get("gate") == "constant":
-            raise LayoutError(f"gate='constant' given, but the weights hold a gate ({gate_key}.weight)")
+    variant = _infer_variant(shapes, options) if cross == "mix" else {}
     shape = dict(field_num=m_dim // emb_num, feat_dim=feat_dim, emb_num=emb_num,
                  order_num=len(layers), r=r, k=k, dropout=dropout, method=method,
                  hidden_nums=tuple(hidden), cross=cross)
     return ModelConfig.create(**{**shape, **options, **variant})
+
+
+def _infer_variant(shapes: dict, options: dict) -> dict:
+    """The variant options a DCN-Mix state_dict's keys show (gate placement and bias, expert
+    biases, C matrices); a constant gate leaves no gate weights."""
+    gate_key = ("cross_net.gate" if "cross_net.gate.weight" in shapes
+                else "cross_net.cell_list.0.gate")
+    variant = dict(shared_gates=gate_key == "cross_net.gate",
+                   gate_bias=f"{gate_key}.bias" in shapes,
+                   expert_bias="cross_net.cell_list.0.cross_cell.0.b" in shapes,
+                   c_matrix="cross_net.cell_list.0.cross_cell.0.c" in shapes)
+    if f"{gate_key}.weight" not in shapes:  # the gate's other options then say nothing
+        variant = {k: v for k, v in variant.items() if k not in ("shared_gates", "gate_bias")}
+        variant["gate"] = "constant"
+    elif options.get("gate") == "constant":
+        raise LayoutError(f"gate='constant' given, but the weights hold a gate ({gate_key}.weight)")
+    return variant
 
 
 def _numpy(x) -> np.ndarray:

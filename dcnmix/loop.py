@@ -1,19 +1,21 @@
 """The training loop, framework-free: epochs, evaluation, early stopping, checkpoints.
 
-A `Backend` (dcnmix_jax.backend.JaxBackend: jitted, donated state; dcnmix_torch.backend.
-TorchBackend: the eager twin) owns the model and its optimiser; the loop feeds both exactly
-the same batches and writes the run folder (dcnmix.run). `train` is the Python API beside
-the CLI; `fit` is the loop itself.
+A `Trainer` from a backend (dcnmix.backends: dcnmix_jax.trainer.JaxTrainer, jitted with a
+donated state; dcnmix_torch.trainer.TorchTrainer, the eager twin) owns the model and its
+optimiser; the loop feeds both exactly the same batches and writes the run folder
+(dcnmix.run). `train` is the Python API beside the CLI; `fit` is the loop itself.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from typing import Any, Iterator, NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
 
+from . import backends
+from .backends import Trainer, check_supported
 from .config import ModelConfig, TrainConfig, model_defaults
 from .data import Dataset, DataSpec, batch_order, check_ids, fingerprint, split
 from .run import Progress, RunError, RunFolder
@@ -23,62 +25,23 @@ class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, unusable options)."""
 
 
-class Backend(Protocol):
-    """What the loop needs of a framework."""
-
-    name: str            # 'jax' or 'torch'
-    state_file: str      # file name of its state in the checkpoint folder
-    n_params: int
-
-    def train_chunks(self, dataset: Dataset, order: list[np.ndarray]) -> Iterator[tuple[int, Any]]:
-        """Train on the batches `order` (row indices); yield (rows done, step losses)."""
-
-    def set_learning_rate(self, lr: float) -> None: ...
-    def predict(self, ids: np.ndarray) -> np.ndarray: ...
-    def arrays(self) -> dict[str, np.ndarray]: ...
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
-    def state_bytes(self) -> bytes: ...
-    def restore_state(self, data: bytes) -> None: ...
+def make_trainer(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None,
+                 data_budget: int | None = None) -> Trainer:
+    """The trainer of the backend `framework` (dcnmix.backends), after refusing, naming the
+    flag, an option that the backend or the model does not support. data_budget: bytes of
+    training data the JAX trainer keeps on the device (more streams)."""
+    check_supported(framework, cfg, tc, mesh=mesh is not None)
+    return backends.get(framework).trainer(cfg, tc, mesh=mesh, data_budget=data_budget)
 
 
-def limit_threads(threads: int | None) -> None:
-    """Use at most `threads` CPU threads in either framework (XLA: only if set before jax
-    initialises its backend; torch: at once when the twin is built)."""
-    if not threads:
-        return
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags:
-        os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen=false "
-                                   f"intra_op_parallelism_threads={threads}").strip()
-    os.environ["DCNMIX_THREADS"] = str(threads)
-
-
-def make_backend(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None,
-                 data_budget: int | None = None) -> Backend:
-    """The backend of `framework`, imported only now (the loop itself imports neither).
-    data_budget: bytes of training data the JAX backend keeps on the device (more streams);
-    the twin always reads its batches from the host."""
-    if framework == "jax":
-        from dcnmix_jax.backend import JaxBackend
-        return JaxBackend(cfg, tc, mesh=mesh, data_budget=data_budget)
-    if framework != "torch":
-        raise ValueError(f"unknown framework {framework!r} (expected jax or torch)")
-    if mesh is not None:
-        raise ValueError("--mesh is a JAX option; the twin trains on one device")
-    from dcnmix_torch.backend import TorchBackend
-    return TorchBackend(cfg, tc)
-
-
-def evaluate(backend: Backend, dataset: Dataset) -> dict:
+def evaluate(trainer: Trainer, dataset: Dataset) -> dict:
     from sklearn.metrics import log_loss, roc_auc_score
-    probs = backend.predict(dataset.ids)
+    probs = trainer.predict(dataset.ids)
     return {"auc": float(roc_auc_score(dataset.labels, probs)),
             "logloss": float(log_loss(dataset.labels, np.clip(probs, 1e-7, 1 - 1e-7), labels=[0, 1]))}
 
 
-def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *,
+def train_epoch(trainer: Trainer, train: Dataset, tc: TrainConfig, epoch: int, *,
                 progress: bool, last_good: str) -> tuple[float, float]:
     """One epoch of shuffled batches: (mean training loss, seconds). A non-finite loss stops
     training, naming the step, the epoch and the last good checkpoint."""
@@ -87,7 +50,7 @@ def train_epoch(backend: Backend, train: Dataset, tc: TrainConfig, epoch: int, *
     bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
                disable=not progress, leave=False, file=sys.stderr)
     t0, losses, pending = time.perf_counter(), [], None
-    for chunk in backend.train_chunks(train, order):
+    for chunk in trainer.train_chunks(train, order):
         if pending is not None:           # JAX dispatches ahead: count a chunk once computed
             losses.append(_finished(pending, bar))
         pending = chunk
@@ -168,35 +131,35 @@ def run_identity(cfg: ModelConfig, tc: TrainConfig, framework: str, data: DataSp
     return identity
 
 
-def _start(folder: RunFolder, backend: Backend, cfg, tc, identity, resume: bool, log) -> Progress:
+def _start(folder: RunFolder, trainer: Trainer, cfg, tc, identity, resume: bool, log) -> Progress:
     """Progress restored from the checkpoint (with --resume), else a fresh start."""
     found = folder.read_checkpoint(identity) if resume else None
     if found is None:
         progress = Progress(lr=tc.lr)
-        folder.save_weights("init.safetensors", backend.arrays(), cfg, {"run_id": progress.run_id})
+        folder.save_weights("init.safetensors", trainer.arrays(), cfg, {"run_id": progress.run_id})
         return progress
     progress, state = found
     try:
-        backend.restore_state(state)
+        trainer.restore_state(state)
     except Exception as exc:   # the digest matched, so the file was written this way
         raise RunError(f"{folder.checkpoint_dir}: the training state named by run.json does not "
-                       f"restore into this {type(backend).__name__} ({type(exc).__name__}: {exc})"
+                       f"restore into this {type(trainer).__name__} ({type(exc).__name__}: {exc})"
                        ) from None
     if progress.lr != tc.lr:
-        backend.set_learning_rate(progress.lr)
+        trainer.set_learning_rate(progress.lr)
     log(f"resumed after epoch {progress.epochs_done} (best validation AUC "
         f"{progress.best['auc']:.5f} at epoch {progress.best['epoch']})")
     return progress
 
 
-def _epoch(folder, backend, cfg, tc, splits, progress: Progress, identity, show: bool, log) -> None:
+def _epoch(folder, trainer, cfg, tc, splits, progress: Progress, identity, show: bool, log) -> None:
     """Train one epoch, evaluate, keep the best weights, decay lr, write the checkpoint."""
     train, valid, _ = splits
     epoch = progress.epochs_done
     last_good = f"{folder.checkpoint_dir} (after epoch {epoch})" if epoch else "none (first epoch)"
-    loss, seconds = train_epoch(backend, train, tc, epoch, progress=show, last_good=last_good)
+    loss, seconds = train_epoch(trainer, train, tc, epoch, progress=show, last_good=last_good)
     check_divergence(progress, loss, tc, last_good)
-    metrics = evaluate(backend, valid)
+    metrics = evaluate(trainer, valid)
     improved = metrics["auc"] > progress.best["auc"]
     progress.history.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
                              "val_logloss": metrics["logloss"], "seconds": seconds,
@@ -204,23 +167,23 @@ def _epoch(folder, backend, cfg, tc, splits, progress: Progress, identity, show:
     progress.train_seconds += seconds
     if improved:
         progress.best = {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
-        folder.save_weights("best.safetensors", backend.arrays(), cfg,
+        folder.save_weights("best.safetensors", trainer.arrays(), cfg,
                             {"epoch": epoch + 1, "val_auc": metrics["auc"], "run_id": progress.run_id})
     lr = next_learning_rate(progress, tc, improved)
     if lr != progress.lr:
-        backend.set_learning_rate(lr)
+        trainer.set_learning_rate(lr)
         progress.lr = lr
-    folder.write_checkpoint(progress, identity, backend.state_file, backend.state_bytes())
+    folder.write_checkpoint(progress, identity, trainer.state_file, trainer.state_bytes())
     log(f"epoch {epoch + 1}: loss {loss:.5f}  val AUC {metrics['auc']:.5f}  "
         f"val logloss {metrics['logloss']:.5f}  {len(train) / seconds:,.0f} ex/s"
         + ("  *" if improved else ""))
 
 
-def _summary(backend, cfg, tc, splits, progress: Progress, framework, data, wall0, test) -> dict:
+def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall0, test) -> dict:
     train, valid, test_set = splits
     return {"framework": framework, "config": cfg.to_dict(), "train": tc.to_dict(),
             "data": data.to_dict() if data is not None else None,
-            "params": backend.n_params, "epochs_run": progress.epochs_done,
+            "params": trainer.n_params, "epochs_run": progress.epochs_done,
             "best_epoch": progress.best["epoch"], "val_auc": progress.best["auc"],
             "val_logloss": progress.best["logloss"], "test_auc": test["auc"],
             "test_logloss": test["logloss"], "train_seconds": progress.train_seconds,
@@ -238,6 +201,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     The folder is locked for this process; one that holds a run needs resume or overwrite.
     mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
     row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
+    check_supported(framework, cfg, tc, mesh=mesh is not None)
     for part in splits:
         check_ids(part.ids, cfg.feat_dim, part.field_names)
     check_splits(splits)
@@ -246,19 +210,27 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     try:
         folder.prepare()
         folder.save_feature_map(splits[0].vocab)
-        backend = make_backend(framework, cfg, tc, mesh, data_budget)
+        trainer = make_trainer(framework, cfg, tc, mesh, data_budget)
         identity = run_identity(cfg, tc, framework, data, splits)
-        state = _start(folder, backend, cfg, tc, identity, resume, log)
+        state = _start(folder, trainer, cfg, tc, identity, resume, log)
         wall0 = time.time()
         while state.epochs_done < tc.epochs and not should_stop(state, tc):
-            _epoch(folder, backend, cfg, tc, splits, state, identity, progress, log)
-        backend.load_arrays(folder.load_weights("best.safetensors", cfg, run_id=state.run_id))
-        summary = _summary(backend, cfg, tc, splits, state, framework, data, wall0,
-                           evaluate(backend, splits[2]))
+            _epoch(folder, trainer, cfg, tc, splits, state, identity, progress, log)
+        trainer.load_arrays(folder.load_weights("best.safetensors", cfg, run_id=state.run_id))
+        summary = _summary(trainer, cfg, tc, splits, state, framework, data, wall0,
+                           evaluate(trainer, splits[2]))
         folder.write_summary({**summary, "run_id": state.run_id})
         return summary
     finally:
         folder.release()
+
+
+def set_threads(framework: str, threads: int) -> None:
+    """At most `threads` CPU threads in the backend `framework` (XLA: only if set before jax
+    initialises its backend; torch: at once)."""
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    backends.get(framework).set_threads(threads)
 
 
 class Trained(NamedTuple):
@@ -309,13 +281,17 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     DCN's emb_num 16 and order_num 2, a baseline's seed preset ({"model": "fm"}).
     data_budget: bytes of training data kept on the device (JAX); a larger split streams."""
     tc = train_config or TrainConfig()
-    limit_threads(threads)
+    if threads is not None:
+        set_threads(framework, threads)
+    if isinstance(config, ModelConfig):
+        check_supported(framework, config, tc, mesh=mesh is not None)
     splits, spec = as_splits(data, log=log)
     if not isinstance(config, ModelConfig):
         config = dict(config)
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
                                        "feat_dim": splits[0].feat_dim,
                                        **model_defaults(config.get("model", "dcn")), **config})
+        check_supported(framework, config, tc, mesh=mesh is not None)
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")

@@ -105,10 +105,3 @@ def write_report(run_dir: str, curves: dict, cfg, layer: int) -> None:
     fig.tight_layout()
     fig.savefig(os.path.join(run_dir, "svd.png"), dpi=120)
     plt.close(fig)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from .cli import svd_main
-    sys.exit(svd_main())

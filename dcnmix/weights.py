@@ -1,10 +1,11 @@
 """The weights file both frameworks write and read: safetensors, no pickle.
 
 Tensors are keyed by the torch state_dict names (the seed's), in torch's orientation
-(dcnmix.layout maps them to Flax paths). The metadata holds the ModelConfig as JSON and a
-sha256 over the tensors *and* the other metadata (format version 2), so a truncated,
-bit-flipped or mismatched file, config included, is refused with the file's name.
-Version 1 files (sha256 over the tensors only) still load. numpy + safetensors only.
+(dcnmix.layout maps them to Flax paths). The metadata holds the format ("dcnmix-weights"),
+its version (3), the model's name, the ModelConfig as JSON and a sha256 over the tensors
+*and* the other metadata, so a truncated, bit-flipped or mismatched file, config included,
+is refused with the file's name. Files written before (format "dcnmix-dcn", versions 1 and
+2, the first hashing the tensors only) still load. numpy + safetensors only.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ import numpy as np
 
 from .config import ModelConfig
 
-FORMAT = "dcnmix-dcn"
-VERSION = "2"
+FORMAT = "dcnmix-weights"
+VERSION = "3"
+# (format, version) pairs this dcnmix reads: "dcnmix-dcn" was written for every model before
+# the format named its model (version 3 adds metadata "model"); version 1 hashed the tensors only
+READS = {("dcnmix-dcn", "1"), ("dcnmix-dcn", "2"), (FORMAT, VERSION)}
 
 
 class WeightsError(ValueError):
@@ -75,7 +79,7 @@ def save(path, arrays: dict[str, np.ndarray], config: ModelConfig, extra: dict |
     """Write torch-keyed numpy arrays and the config to `path`, atomically."""
     from safetensors.numpy import save as save_bytes
     arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}
-    meta = {"format": FORMAT, "version": VERSION, "config": config.to_json()}
+    meta = {"format": FORMAT, "version": VERSION, "model": config.model, "config": config.to_json()}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
     meta["sha256"] = digest(arrays, meta)
     atomic_write_bytes(path, save_bytes(arrays, metadata=meta))
@@ -93,16 +97,16 @@ def load(path) -> tuple[dict[str, np.ndarray], ModelConfig, dict]:
             arrays = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:  # safetensors raises several types for corrupt headers/data
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise WeightsError(f"{path}: metadata format is {meta.get('format')!r}, expected {FORMAT!r}")
-    version = meta.get("version")
-    if version not in ("1", VERSION):
-        raise WeightsError(f"{path}: format version {version!r} is not one this dcnmix reads (1, 2)")
-    if digest(arrays, meta if version == VERSION else None) != meta.get("sha256"):
+    found = (meta.get("format"), meta.get("version"))
+    if found not in READS:
+        raise WeightsError(f"{path}: metadata format {found[0]!r} version {found[1]!r} is not one "
+                           f"this dcnmix reads ({', '.join(f'{f} {v}' for f, v in sorted(READS))})")
+    if digest(arrays, meta if found[1] != "1" else None) != meta.get("sha256"):
         raise WeightsError(f"{path}: contents do not match their sha256 (corrupt file)")
-
     try:
         config = ModelConfig.from_json(meta["config"])
     except Exception as exc:
         raise WeightsError(f"{path}: bad model config in metadata ({exc})") from None
+    if "model" in meta and meta["model"] != config.model:
+        raise WeightsError(f"{path}: metadata names model {meta['model']!r}, its config {config.model!r}")
     return arrays, config, meta

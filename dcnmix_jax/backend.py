@@ -1,228 +1,82 @@
-"""The JAX side of the training loop (dcnmix.loop.Backend): jitted steps on a donated state."""
+"""The JAX backend (dcnmix.backends.Backend), registered as entry point `jax` of the group
+`dcnmix.backends`: training (dcnmix_jax.trainer), inference, StableHLO export, CPU threads,
+multi-process start-up and meshes. Importing this module imports no JAX: each method
+imports what it needs, so `dcnmix --help` and the option checks stay fast.
+"""
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import serialization
-
-from dcnmix.config import ModelConfig, TrainConfig
-from dcnmix.layout import arrays_to_flax, flax_to_arrays
-
-from .host_memory import keep_freed_memory
-from .model import count_params, model_for
-from .optim import torch_adam
-from .steps import create_state, predict
 
 
-@dataclasses.dataclass(frozen=True)
-class Steps:
-    """The functions a backend trains and predicts with (all jitted, the state donated):
-    step(state, ids, labels) -> (state, loss); steps(state, ids, labels, index [S, B]) ->
-    (state, losses [S]) over device-resident rows; predict(state, ids) -> probabilities;
-    put(x) places host data where the steps expect it; batches(state, ids [S, B, F],
-    labels [S, B]) -> (state, losses [S]) over streamed batches, whose B axis is split by
-    batch_sharding (None: one device)."""
+class Predictor:
+    """A run's weights in the Flax module: `predictor(ids)` -> probabilities (jitted);
+    .model (the Flax module) and .variables (on the device, placed once)."""
 
-    step: Callable
-    steps: Callable
-    predict: Callable
-    put: Callable
-    batches: Callable = None
-    batch_sharding: object = None
+    def __init__(self, cfg, arrays):
+        import jax
+        from dcnmix.layout import arrays_to_flax
+        from .model import model_for
+        self.config = cfg
+        self.model = model_for(cfg)
+        self.variables = jax.device_put(arrays_to_flax(arrays, cfg))
+        self._apply = jax.jit(self.model.apply)
 
-
-def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
-    """(initial state, unjitted step, unjitted predict, the jitted Steps on one device) for
-    tc.embedding_optimizer."""
-    if tc.embedding_optimizer == "lazy":
-        from . import lazy
-        emb_wd = tc.weight_decay if tc.emb_weight_decay is None else tc.emb_weight_decay
-        state = lazy.create_lazy_state(model, variables,
-                                       torch_adam(tc.lr, weight_decay=tc.weight_decay),
-                                       dropout_key, lr=tc.lr, emb_weight_decay=emb_wd)
-        return state, lazy.lazy_step, lazy.lazy_predict, Steps(
-            lazy.lazy_train_step, lazy.lazy_train_steps, lazy.lazy_predict_batch, jax.device_put,
-            lazy.lazy_train_batches)
-    from . import steps
-    tx = torch_adam(tc.lr, weight_decay=tc.weight_decay, emb_weight_decay=tc.emb_weight_decay)
-    state = create_state(model, variables, tx, dropout_key)
-    return state, steps.step, steps.predict_probs, Steps(
-        steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put,
-        steps.train_batches)
-
-
-def default_data_budget() -> int:
-    """A quarter of the first device's memory (its allocator's limit), or of the host's RAM
-    where the device reports none (CPU)."""
-    try:       # this process's device: another process's cannot report its memory
-        stats = jax.local_devices()[0].memory_stats() or {}
-    except Exception:  # backends without memory statistics raise several kinds of error
-        stats = {}
-    if stats.get("bytes_limit"):
-        return int(stats["bytes_limit"]) // 4
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._apply(self.variables, ids))
 
 
 class JaxBackend:
-    """Model, optimiser state and steps for dcnmix_jax.DCN or a baseline (cfg.model; see dcnmix.loop).
-
-    tc.embedding_optimizer 'dense' is torch's Adam on every parameter (the parity suite's
-    semantics); 'lazy' updates only the embedding rows of each batch (dcnmix_jax.lazy).
-    tc.dtype: 'bfloat16' computes in bfloat16 with float32 parameters; 'float64' (with
-    JAX_ENABLE_X64=1) trains in double precision, for exactness tests. tc.mixture: the
-    cross layer's arithmetic form (dcnmix_jax.cross.MixCross).
-
-    mesh (a jax.sharding.Mesh with axes 'data' and 'model', see dcnmix_jax.sharding): batches
-    split over 'data', the table row-sharded over 'model' (zero-padded to equal shards; the
-    padding never leaves the backend), the rest replicated. None: one device.
-
-    data_budget: bytes of training data kept on the device; a larger split streams from the
-    host (train_chunks). Default: default_data_budget().
-    """
-
     name = "jax"
-    state_file = "state.msgpack"
+    supports: dict = {}          # every option of dcnmix.config.TrainConfig, and meshes
+    export_formats = {"stablehlo": "jax.export of the jitted Flax model, weights inlined; ids "
+                                   "int32 [batch, fields]; reload with jax.export.deserialize"}
 
-    def __init__(self, cfg: ModelConfig, tc: TrainConfig = TrainConfig(), *, mesh=None,
-                 data_budget: int | None = None):
-        self.cfg, self.mesh, self.lazy = cfg, mesh, tc.embedding_optimizer == "lazy"
-        keep_freed_memory()   # a step's scratch buffers would page-fault on every call
-        self.data_budget = default_data_budget() if data_budget is None else int(data_budget)
-        init_key, dropout_key = jax.random.split(jax.random.PRNGKey(tc.seed))  # raw keys serialise
-        compute = jnp.bfloat16 if tc.dtype == "bfloat16" else None
-        if cfg.model != "dcn" and (mesh is not None or self.lazy):
-            raise ValueError(f"--mesh and --embedding-optimizer lazy train model dcn only, not {cfg.model}")
-        module = lambda rows: model_for(dataclasses.replace(cfg, feat_dim=rows),
-                                        mixture=tc.mixture, dtype=compute)
-        # jitted: op by op, init compiles every primitive on its own (building the backend for
-        # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
-        variables = jax.jit(module(cfg.feat_dim).init)(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
-        self.n_params = count_params(variables["params"])
-        if tc.dtype == "float64":
-            if jnp.zeros((), "float64").dtype != np.float64:
-                raise ValueError("dtype float64 needs jax's x64 mode (JAX_ENABLE_X64=1)")
-            variables = jax.tree_util.tree_map(lambda x: x.astype("float64"), variables)
-        rows = cfg.feat_dim
-        if mesh is not None:
-            from .sharding import pad_table, padded_rows
-            rows = padded_rows(cfg.feat_dim, mesh)
-            variables = pad_table(variables, rows)
-        self.model = module(rows)
-        state, step_fn, predict_fn, self.fns = _dense_or_lazy(self.model, variables, tc, dropout_key)
-        self._shardings = None
-        if mesh is not None:
-            from .sharding import sharded_steps
-            self.fns, self._shardings = sharded_steps(mesh, state, step_fn, predict_fn)
-        self._set_state(state)
-        self._resident = None
-        self.read_log = None
+    def trainer(self, cfg, tc, *, mesh=None, data_budget=None):
+        from .trainer import JaxTrainer
+        return JaxTrainer(cfg, tc, mesh=mesh, data_budget=data_budget)
 
-    def streams(self, dataset) -> bool:
-        """Whether `dataset` is streamed (larger than the device-data budget)."""
-        return dataset.ids.nbytes + dataset.labels.nbytes > self.data_budget
+    def predictor(self, cfg, arrays) -> Predictor:
+        return Predictor(cfg, arrays)
 
-    def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
-        """Train on the batches `order` (row indices) of `dataset`; yields (rows done, losses).
+    def export(self, fmt: str, predictor: Predictor, out: str) -> dict:
+        import jax
+        from jax import export
+        from dcnmix.weights import atomic_write_bytes
+        if fmt != "stablehlo":
+            raise ValueError(f"the jax backend exports {tuple(self.export_formats)}, not {fmt!r}")
+        fields = predictor.config.field_num
+        fn = jax.jit(lambda ids: predictor.model.apply(predictor.variables, ids))
+        batch = export.symbolic_shape("batch")[0]
+        exported = export.export(fn)(jax.ShapeDtypeStruct((batch, fields), np.int32))
+        atomic_write_bytes(out, exported.serialize())
+        return {"format": "stablehlo", "input": f"ids int32 [batch, {fields}]",
+                "platforms": list(exported.platforms)}
 
-        Full batches run `chunk` at a time as one lax.scan dispatch. Data within the
-        device-data budget is placed on the device once and gathered there; larger data
-        (e.g. a memory-mapped prepared split) streams: each chunk's rows are gathered on the
-        host and sent while the previous chunk computes (dispatch is asynchronous), so only
-        two chunks are ever on the device. Same batches, same arithmetic either way. A final
-        partial batch runs alone."""
-        put = self.fns.put
-        size = len(order[0])
-        full = [b for b in order if len(b) == size]
-        if self.streams(dataset):
-            for ids, labels in self._streamed(dataset, full, chunk):
-                self.state, losses = self.fns.batches(self.state, ids, labels)
-                yield ids.shape[0] * ids.shape[1], losses
-        else:
-            if self._resident is None or self._resident[0] is not dataset:
-                self._resident = (dataset, put(dataset.ids), put(dataset.labels))
-            _, ids, labels = self._resident
-            for s in range(0, len(full), chunk):
-                index = np.stack(full[s:s + chunk]).astype(np.int32)
-                self.state, losses = self.fns.steps(self.state, ids, labels, put(index))
-                yield index.size, losses
-        for b in order[len(full):]:
-            self.state, loss = self.fns.step(self.state, put(dataset.ids[b]), put(dataset.labels[b]))
-            yield len(b), loss[None]
+    def set_threads(self, threads: int) -> None:
+        """XLA's CPU threads: takes effect only if set before jax initialises its backend."""
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:
+            os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen=false "
+                                       f"intra_op_parallelism_threads={threads}").strip()
 
-    def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
-        """(ids [S, B, F], labels [S, B]) per chunk of S batches, on the device. Each process
-        gathers from the host data only the rows its devices hold (the batch axis is split
-        over the mesh's 'data' axis); `read_log`, when a list, records them (tests)."""
-        for start in range(0, len(full), chunk):
-            index = np.stack(full[start:start + chunk])
-            yield (self._place_rows(dataset.ids, index), self._place_rows(dataset.labels, index))
+    def scale_out(self, *, mesh, coordinator, num_processes, process_id):
+        """(mesh, process index, a line on both): jax.distributed.initialize when a
+        coordinator is given ('auto': JAX detects the cluster), then a DATAxMODEL mesh
+        (default: every device on 'data')."""
+        import jax
+        from .sharding import make_mesh, parse_mesh
+        if coordinator == "auto":
+            jax.distributed.initialize()
+        elif coordinator is not None:
+            jax.distributed.initialize(coordinator_address=coordinator,
+                                       num_processes=num_processes, process_id=process_id)
+        data, model = parse_mesh(mesh) if mesh else (jax.device_count(), 1)
+        index = jax.process_index()
+        line = (f"mesh {data}x{model} (data x model) over {jax.device_count()} "
+                f"{jax.devices()[0].platform} devices, process {index} of {jax.process_count()}")
+        return make_mesh(data, model), index, line
 
-    def _place_rows(self, source, index: np.ndarray):
-        shape = index.shape + source.shape[1:]
 
-        def rows(part=(slice(None), slice(None))):
-            wanted = index[part[0], part[1]]
-            flat = wanted.ravel()
-            order = np.argsort(flat, kind="stable")       # read a memory map in file order
-            out = np.empty((flat.size,) + source.shape[1:], source.dtype)
-            out[order] = source[flat[order]]
-            if self.read_log is not None and source.ndim == 2:
-                self.read_log.append(flat)
-            return out.reshape(wanted.shape + source.shape[1:])
-        if self.fns.batch_sharding is None:
-            return jax.device_put(rows())
-        from jax.sharding import NamedSharding, PartitionSpec as P
-        spec = P(None, "data", *([None] * (source.ndim - 1)))
-        sharding = NamedSharding(self.fns.batch_sharding.mesh, spec)
-        return jax.make_array_from_callback(shape, sharding, lambda part: rows(part[:2]))
-
-    def set_learning_rate(self, lr: float) -> None:
-        self._set_state(self.state.with_learning_rate(lr))
-
-    def predict(self, ids: np.ndarray) -> np.ndarray:
-        return predict(self.state, ids, predict_batch=lambda st, x: self.fns.predict(st, self.fns.put(x)))
-
-    def variables(self) -> dict:
-        """Flax variables of the unpadded model, as numpy on every process."""
-        from .sharding import to_host, unpad_table
-        return unpad_table(to_host(self.state.variables()), self.cfg.feat_dim)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Weights in the shared torch-keyed layout (for checkpoints and the best-model export)."""
-        return flax_to_arrays(self.variables(), self.cfg)
-
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        v = arrays_to_flax(arrays, self.cfg)
-        if self.mesh is not None:
-            from .sharding import pad_table
-            v = pad_table(v, self.model.feat_dim)
-        if self.lazy:
-            params = {k: x for k, x in v["params"].items() if k != "embedding"}
-            state = self.state.replace(params=params, batch_stats=v.get("batch_stats", {}),
-                                       table=jnp.asarray(v["params"]["embedding"]["embedding"]))
-        else:
-            state = self.state.replace(params=v["params"], batch_stats=v.get("batch_stats", {}))
-        self._set_state(state)
-
-    def _set_state(self, state) -> None:
-        if self._shardings is None:
-            self.state = state
-        else:
-            from .sharding import place
-            self.state = place(state, self._shardings)
-
-    def state_bytes(self) -> bytes:
-        """The whole training state, with tables at their true row count (no mesh padding),
-        so a run can resume on another mesh or on one device."""
-        from .sharding import resize_tables, to_host
-        return serialization.to_bytes(resize_tables(to_host(self.state), self.cfg.feat_dim))
-
-    def restore_state(self, data: bytes) -> None:
-        from .sharding import resize_tables
-        state = serialization.from_bytes(self.state, data)
-        self._set_state(resize_tables(state, self.model.feat_dim))
+BACKEND = JaxBackend()

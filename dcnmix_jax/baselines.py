@@ -1,6 +1,6 @@
 """The seed table's baselines as Flax linen modules: FM, FFM, PNN (inner product), DeepFM
-and NFM, the twins of dcnmix_torch.baselines (same parameter names, initialisers and
-arithmetic; parity/convert.py maps one to the other).
+and NFM, and the DNN alone (DNNModel), the twins of dcnmix_torch.baselines (same parameter names, initialisers and
+arithmetic; their layouts are declared in dcnmix.models.baselines).
 
 Same call convention as dcnmix_jax.DCN: `apply(variables, ids)` -> probabilities [B],
 `method=...logits` for the values before the sigmoid, `train=True` with a 'dropout' rng and
@@ -19,7 +19,8 @@ from dcnmix.config import PRODUCTS
 
 from .batchnorm import TorchBatchNorm
 from .dropout import Dropout
-from .init import xavier_normal, xavier_uniform_3d, zeros
+from .init import xavier_uniform_3d, zeros
+from .inputs import FieldEmbedding, flatten
 from .layers import TorchDense
 
 
@@ -51,9 +52,8 @@ class Tower(nn.Module):
 
 class _Base(nn.Module):
     def embed(self, ids, width: int):
-        if ids.ndim != 2 or ids.shape[1] != self.field_num:
-            raise ValueError(f"ids must have shape [batch, {self.field_num}], got {ids.shape}")
-        return nn.Embed(self.feat_dim, width, embedding_init=xavier_normal, name="embedding")(ids)
+        """The input layer (dcnmix_jax.inputs): [B, F] -> [B, F, width]."""
+        return FieldEmbedding(self.field_num, self.feat_dim, width, name="embedding")(ids)
 
     def first_order(self, ids):
         w = nn.Embed(self.feat_dim, 1, embedding_init=zeros, name="linear")(ids)
@@ -160,4 +160,17 @@ class NFM(_Base):
         return self.first_order(ids) + tower(bi, train)
 
 
-MODELS = {"fm": FM, "ffm": FFM, "pnn": PNN, "deepfm": DeepFM, "nfm": NFM}
+class DNNModel(_Base):
+    """The DNN tower alone over the concatenated embeddings (the DCN-V2 paper's 'DNN')."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int = 16
+    hidden_nums: Sequence[int] = (128, 64, 32)
+    dropout: float = 0.1
+    batch_norm: bool = True
+
+    @nn.compact
+    def logits(self, ids, train: bool = False):
+        tower = Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")
+        return tower(flatten(self.embed(ids, self.emb_num)), train)

@@ -61,32 +61,32 @@ class MixCross(nn.Module):
 
     @nn.compact
     def __call__(self, x0, xl, gate_logits=None):
-        m, opt = xl.shape[-1], self.variant
-        inits = cross_inits(opt.init_scheme, m, self.r, self.k)
+        m, variant = xl.shape[-1], self.variant
+        inits = cross_inits(variant.init_scheme, m, self.r, self.k)
         u = self.param("u", inits["u"], (self.k, m, self.r), jnp.float32)
         v = self.param("v", inits["v"], (self.k, m, self.r), jnp.float32)
-        if opt.expert_bias:
+        if variant.expert_bias:
             b = self.param("b", inits["bias"], (self.k, m), jnp.float32)
         else:
             b = self.param("bias", inits["bias"], (m,), jnp.float32)
         dtype = self.dtype or xl.dtype
         x0, xl, u, v, b = (a.astype(dtype) for a in (x0, xl, u, v, b))
-        if opt.gate != "constant" and gate_logits is None:
-            gate_logits = make_gate(k=self.k, variant=opt, m=m, dtype=dtype, name="gate")(xl)
-        w = gate_weights(gate_logits, opt.gate, dtype)  # [B, K] or None (1/K)
-        g = ACTIVATION_FNS[opt.activation]
+        if variant.gate != "constant" and gate_logits is None:
+            gate_logits = make_gate(k=self.k, variant=variant, m=m, dtype=dtype, name="gate")(xl)
+        w = gate_weights(gate_logits, variant.gate, dtype)  # [B, K] or None (1/K)
+        g = ACTIVATION_FNS[variant.activation]
         h = jnp.einsum("bm,kmr->bkr", xl, v)  # V_i^T x_l for every expert: one GEMM
-        if opt.c_matrix:
+        if variant.c_matrix:
             c = self.param("c", inits["c"], (self.k, self.r, self.r), jnp.float32).astype(dtype)
             h = jnp.einsum("bkr,ksr->bks", g(h), c)
         h = g(h)
         if w is None:
             w = jnp.full((xl.shape[0], self.k), 1.0 / self.k, dtype)
         if self.mixture == "gemm":
-            bias = w @ b if opt.expert_bias else jnp.sum(w, axis=1, keepdims=True) * b
+            bias = w @ b if variant.expert_bias else jnp.sum(w, axis=1, keepdims=True) * b
             return x0 * (jnp.einsum("bkr,kmr->bm", h * w[:, :, None], u) + bias) + xl
         if self.mixture == "experts":
-            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + (b[None] if opt.expert_bias else b)) \
+            experts = (jnp.einsum("bkr,kmr->bkm", h, u) + (b[None] if variant.expert_bias else b)) \
                 * x0[:, None, :]
             return jnp.einsum("bk,bkm->bm", w, experts) + xl
         raise ValueError(f"unknown mixture form {self.mixture!r} (expected one of {MIXTURES})")
@@ -132,15 +132,15 @@ class CrossNet(nn.Module):
     def __call__(self, x0):
         if self.cross not in CROSS_TYPES:
             raise ValueError(f"unknown cross type: {self.cross!r} (expected one of {CROSS_TYPES})")
-        opt, shared = self.variant, None
-        if self.cross == "mix" and opt.shared_gates and opt.gate != "constant":
-            shared = make_gate(k=self.k, variant=opt, m=x0.shape[-1], dtype=self.dtype or x0.dtype,
+        variant, shared = self.variant, None
+        if self.cross == "mix" and variant.shared_gates and variant.gate != "constant":
+            shared = make_gate(k=self.k, variant=variant, m=x0.shape[-1], dtype=self.dtype or x0.dtype,
                                name="gate")
         xl = x0
         for i in range(self.order_num):
             if self.cross == "mix":
                 layer = MixCross(r=self.r, k=self.k, mixture=self.mixture, dtype=self.dtype,
-                                 variant=opt, name=f"layers_{i}")
+                                 variant=variant, name=f"layers_{i}")
                 xl = layer(x0, xl, None if shared is None else shared(xl))
             else:
                 xl = FullCross(dtype=self.dtype, name=f"layers_{i}")(x0, xl)

@@ -8,6 +8,8 @@ The last two axes are the matrix; leading axes are batch axes, so stacked expert
 import jax
 import jax.numpy as jnp
 
+from dcnmix.models.dcn import peer_init_stds
+
 
 def xavier_normal(key, shape, dtype=jnp.float32):
     """Untruncated N(0, 2 / (shape[-2] + shape[-1]))."""
@@ -62,7 +64,6 @@ def cross_inits(scheme: str, m: int, r: int, k: int) -> dict:
     if scheme == "seed":
         return {"u": xavier_normal, "v": xavier_normal, "c": xavier_normal,
                 "bias": standard_normal, "gate": xavier_normal}
-    v_fans = (m * r, k * r) if scheme == "deepctr" else (r * m, k * m)
-    return {"u": normal((2.0 / (m * r + k * r)) ** 0.5), "v": normal((2.0 / sum(v_fans)) ** 0.5),
-            "c": normal((2.0 / (r * r + k * r)) ** 0.5), "bias": zeros,
-            "gate": torch_linear_bias(m)}
+    stds = peer_init_stds(scheme, m, r, k)
+    return {"u": normal(stds["u"]), "v": normal(stds["v"]), "c": normal(stds["c"]),
+            "bias": zeros, "gate": torch_linear_bias(m)}

@@ -1,4 +1,6 @@
-"""Row-wise ("lazy") Adam for the embedding table: a step costs O(batch), not O(table).
+"""Row-wise ("lazy") optimisers for the embedding table: a step costs O(batch), not O(table).
+Lazy Adam (below) and lazy Adagrad (dcnmix_jax.optim.lazy_adagrad_rows, equal to dense
+Adagrad without weight decay); --embedding-optimizer lazy with --optimizer adam or adagrad.
 
 Dense Adam (dcnmix_jax.steps, torch.optim.Adam) updates every row of the table at every
 step, so a 10M x 16 table costs 160M parameters plus 320M moment values of memory traffic
@@ -24,26 +26,27 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .optim import lazy_adam_rows, set_learning_rate
-from .steps import scan_batches, scan_steps
+from .optim import ROW_UPDATES, set_learning_rate
+from .steps import loss_fn, scan_batches, scan_steps
 
 
 @flax.struct.dataclass
 class LazyState:
-    """Dense parameters with their optax state, plus the table and its row-wise moments."""
+    """Dense parameters with their optax state, plus the table and its per-row optimiser
+    slots (lazy Adam: m and v; lazy Adagrad: sum)."""
 
     step: jax.Array
     params: Any                 # everything but params['embedding']
     opt_state: Any
     batch_stats: Any
     table: jax.Array            # [feat_dim, emb_num]
-    m: jax.Array
-    v: jax.Array
+    slots: dict                 # name -> [feat_dim, emb_num]
     lr: jax.Array               # the table's learning rate (a scalar)
     dropout_key: jax.Array
     apply_fn: Any = flax.struct.field(pytree_node=False)
     tx: Any = flax.struct.field(pytree_node=False)
-    hyper: tuple = flax.struct.field(pytree_node=False)   # (b1, b2, eps, emb_weight_decay)
+    optimizer: str = flax.struct.field(pytree_node=False, default="adam")
+    weight_decay: float = flax.struct.field(pytree_node=False, default=0.0)  # the table's L2
 
     def variables(self) -> dict:
         """Full flax variables (the table back in params['embedding'])."""
@@ -57,40 +60,35 @@ class LazyState:
 
 
 def create_lazy_state(model, variables, tx: optax.GradientTransformation, dropout_key, *,
-                      lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-                      emb_weight_decay: float = 0.0) -> LazyState:
-    """tx optimises the dense parameters; the table gets lazy Adam with these hyperparameters."""
+                      lr: float, optimizer: str = "adam", emb_weight_decay: float = 0.0) -> LazyState:
+    """tx optimises the dense parameters; the table gets the row-wise form of `optimizer`
+    (dcnmix_jax.optim.ROW_UPDATES) with learning rate lr and coupled L2 emb_weight_decay."""
+    if optimizer not in ROW_UPDATES:
+        raise ValueError(f"--optimizer {optimizer} has no lazy form (expected one of {tuple(ROW_UPDATES)})")
     params = {k: v for k, v in variables["params"].items() if k != "embedding"}
     table = jnp.asarray(variables["params"]["embedding"]["embedding"])
+    slots = {name: jnp.zeros_like(table) for name in ROW_UPDATES[optimizer][1]}
     return LazyState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                     batch_stats=variables.get("batch_stats", {}), table=table,
-                     m=jnp.zeros_like(table), v=jnp.zeros_like(table),
+                     batch_stats=variables.get("batch_stats", {}), table=table, slots=slots,
                      lr=jnp.asarray(lr, table.dtype), dropout_key=dropout_key,
-                     apply_fn=model.apply, tx=tx, hyper=(b1, b2, eps, emb_weight_decay))
+                     apply_fn=model.apply, tx=tx, optimizer=optimizer,
+                     weight_decay=emb_weight_decay)
 
 
 def lazy_step(state: LazyState, ids, labels):
-    """(LazyState, ids [B, F], labels [B]) -> (LazyState, loss), not jitted."""
-    from .model import DCN
-    b1, b2, eps, wd = state.hyper
+    """(LazyState, ids [B, F], labels [B]) -> (LazyState, loss), not jitted. Any model with
+    a `logits_from_embeddings` method trains here (DCN, CrossNetModel)."""
     rows = jnp.take(state.table, ids, axis=0)   # [B, F, E]
-
-    def loss_fn(params, rows):
-        logits, updates = state.apply_fn(
-            {"params": params, "batch_stats": state.batch_stats}, rows, train=True,
-            method=DCN.logits_from_embeddings,
-            rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
-            mutable=["batch_stats"])
-        return optax.sigmoid_binary_cross_entropy(logits, labels).mean(), updates["batch_stats"]
-
+    rows_loss = lambda params, rows: loss_fn(params, state, rows, labels,
+                                             method="logits_from_embeddings")
     (loss, batch_stats), (g_params, g_rows) = jax.value_and_grad(
-        loss_fn, argnums=(0, 1), has_aux=True)(state.params, rows)
+        rows_loss, argnums=(0, 1), has_aux=True)(state.params, rows)
     updates, opt_state = state.tx.update(g_params, state.opt_state, state.params)
-    table, m, v = lazy_adam_rows(state.table, state.m, state.v, ids, g_rows, state.step,
-                                 lr=state.lr, b1=b1, b2=b2, eps=eps,
-                                 weight_decay=wd)
+    row_update = ROW_UPDATES[state.optimizer][0]
+    table, slots = row_update(state.table, state.slots, ids, g_rows, state.step, lr=state.lr,
+                              weight_decay=state.weight_decay)
     state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                          opt_state=opt_state, batch_stats=batch_stats, table=table, m=m, v=v)
+                          opt_state=opt_state, batch_stats=batch_stats, table=table, slots=slots)
     return state, loss
 
 
@@ -104,8 +102,15 @@ lazy_train_steps = jax.jit(scan_steps(lazy_step), donate_argnums=0)
 
 def lazy_predict(state: LazyState, ids):
     """Eval-mode probabilities, not jitted."""
-    from .model import DCN
-    return state.apply_fn(state.variables(), ids, method=DCN.__call__)
+    return state.apply_fn(state.variables(), ids)
+
+
+def migrate(raw: dict) -> dict:
+    """A serialised LazyState written before slots existed (m and v at the top) in today's form."""
+    if "slots" not in raw and "m" in raw:
+        raw = {k: v for k, v in raw.items() if k not in ("m", "v")} | {
+            "slots": {"m": raw["m"], "v": raw["v"]}}
+    return raw
 
 
 lazy_predict_batch = jax.jit(lazy_predict)

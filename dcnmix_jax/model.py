@@ -6,11 +6,12 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from dcnmix.config import CROSS_TYPES, METHODS, Variant
+from dcnmix.models import spec
 
 from .batchnorm import TorchBatchNorm
 from .cross import CrossNet
 from .dropout import Dropout
-from .init import xavier_normal
+from .inputs import FieldEmbedding, flatten
 from .layers import TorchDense
 
 
@@ -33,7 +34,40 @@ class DNN(nn.Module):
         return x
 
 
-class DCN(nn.Module):
+class _CrossModel(nn.Module):
+    """What DCN and CrossNetModel share: ids -> the input layer -> x0 -> the cross network,
+    then `combine(x0, crossed, train)` (the subclass's) -> Dense -> one logit. Subclasses
+    add the fields cross, variant, mixture and dtype after their own."""
+
+    field_num: int
+    feat_dim: int
+    emb_num: int
+    order_num: int
+    r: int = 16
+    k: int = 4
+
+    def setup(self):
+        self.embedding = FieldEmbedding(self.field_num, self.feat_dim, self.emb_num,
+                                        name="embedding")
+        self.cross_net = CrossNet(order_num=self.order_num, r=self.r, k=self.k, cross=self.cross,
+                                  mixture=self.mixture, dtype=self.dtype, variant=self.variant)
+        self.linear = TorchDense(1, dtype=self.dtype)
+
+    def logits(self, ids, train: bool = False):
+        return self.logits_from_embeddings(self.embedding(ids), train=train)
+
+    def logits_from_embeddings(self, emb, train: bool = False):
+        """Logits from looked-up embeddings emb [B, field_num, emb_num] (the embedding table is
+        not touched: lets a trainer differentiate w.r.t. the rows of a batch only)."""
+        x0 = flatten(emb, self.dtype)
+        logits = self.linear(self.combine(x0, self.cross_net(x0), train))[:, 0]
+        return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+
+    def __call__(self, ids, train: bool = False):
+        return jax.nn.sigmoid(self.logits(ids, train=train))
+
+
+class DCN(_CrossModel):
     """DCN-Mix / DCN-V2 for categorical ids, the twin of dcnmix_torch.DCN.
 
     ids [B, field_num] (global ids in [0, feat_dim)) -> embeddings x0 [B, M], M = field_num *
@@ -49,12 +83,6 @@ class DCN(nn.Module):
                                       rngs={'dropout': key}, mutable=['batch_stats'])
     """
 
-    field_num: int
-    feat_dim: int
-    emb_num: int
-    order_num: int
-    r: int = 16
-    k: int = 4
     dropout: float = 0.1
     method: str = "parallel"
     hidden_nums: Sequence[int] = (128, 64, 32)
@@ -73,34 +101,27 @@ class DCN(nn.Module):
         super().__post_init__()
 
     def setup(self):
-        self.embedding = nn.Embed(self.feat_dim, self.emb_num, embedding_init=xavier_normal,
-                                  name="embedding")
-        self.cross_net = CrossNet(order_num=self.order_num, r=self.r, k=self.k, cross=self.cross,
-                                  mixture=self.mixture, dtype=self.dtype, variant=self.variant)
+        super().setup()
         self.dnn = DNN(hidden_nums=tuple(self.hidden_nums), dropout=self.dropout, dtype=self.dtype)
-        self.linear = TorchDense(1, dtype=self.dtype)
 
-    def logits(self, ids, train: bool = False):
-        if ids.ndim != 2 or ids.shape[1] != self.field_num:
-            raise ValueError(f"ids must have shape [batch, {self.field_num}], got {ids.shape}")
-        return self.logits_from_embeddings(self.embedding(ids), train=train)
-
-    def logits_from_embeddings(self, emb, train: bool = False):
-        """Logits from looked-up embeddings emb [B, field_num, emb_num] (the embedding table is
-        not touched: lets a trainer differentiate w.r.t. the rows of a batch only)."""
-        x0 = emb.reshape(emb.shape[0], emb.shape[1] * emb.shape[2])
-        if self.dtype is not None:
-            x0 = x0.astype(self.dtype)
-        cross_out = self.cross_net(x0)
+    def combine(self, x0, crossed, train: bool):
         if self.method == "parallel":
-            out = jnp.concatenate([cross_out, self.dnn(x0, train=train)], axis=1)
-        else:
-            out = self.dnn(cross_out, train=train)
-        logits = self.linear(out)[:, 0]
-        return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+            return jnp.concatenate([crossed, self.dnn(x0, train=train)], axis=1)
+        return self.dnn(crossed, train=train)
 
-    def __call__(self, ids, train: bool = False):
-        return jax.nn.sigmoid(self.logits(ids, train=train))
+
+class CrossNetModel(_CrossModel):
+    """The cross network alone: embeddings x0 -> CrossNet -> Dense -> logit (the DCN-V2
+    paper's 'CrossNet' row), with DCN's cross options and compute options; the twin of
+    dcnmix_torch.model.CrossNetModel."""
+
+    cross: str = "mix"
+    variant: Variant = Variant()
+    mixture: str = "gemm"
+    dtype: Any = None
+
+    def combine(self, x0, crossed, train: bool):
+        return crossed
 
 
 def count_params(params) -> int:
@@ -119,12 +140,10 @@ def checked_apply(model: DCN, variables, ids, **kwargs):
 
 
 def model_for(cfg, *, mixture: str = "gemm", dtype=None) -> nn.Module:
-    """The Flax module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs(), mixture=, dtype=),
-    or the baseline cfg.model (dcnmix_jax.baselines), which has neither option."""
-    if cfg.model == "dcn":
-        return DCN(**cfg.kwargs(), mixture=mixture, dtype=dtype)
-    if mixture != "gemm" or dtype is not None:
-        raise ValueError(f"--mixture and --dtype bfloat16 are DCN options; model {cfg.model} "
-                         "trains in float32 (or float64)")
-    from .baselines import MODELS
-    return MODELS[cfg.model](**cfg.kwargs())
+    """The Flax module of a dcnmix.config.ModelConfig: the class its model declares
+    (dcnmix.models), built with **cfg.kwargs() and, for a model with compute options (DCN,
+    CrossNetModel), mixture= and dtype=. Options a model does not train with are refused by
+    dcnmix.backends.check_supported before this."""
+    declared = spec(cfg.model)
+    extra = {k: v for k, v in (("mixture", mixture), ("dtype", dtype)) if k in declared.jax_options}
+    return declared.module("jax")(**cfg.kwargs(), **extra)

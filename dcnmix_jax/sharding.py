@@ -8,9 +8,11 @@ unchanged across processes (`jax.distributed.initialize`): every array is built 
 jax.make_array_from_callback from host data that each process holds in full.
 
     mesh = make_mesh(data=4, model=2)       # 8 devices
-    backend = JaxBackend(cfg, TrainConfig(), mesh=mesh)
+    trainer = JaxTrainer(cfg, TrainConfig(), mesh=mesh)
 """
 from __future__ import annotations
+
+import re
 
 import jax
 import numpy as np
@@ -46,18 +48,22 @@ def padded_rows(feat_dim: int, mesh: Mesh) -> int:
     return -(-feat_dim // m) * m
 
 
-def _is_table(path) -> bool:
-    """The embedding table and its moments: params['embedding'], its Adam mu/nu (same path
-    inside the optax state), and LazyState.table / m / v."""
-    return any(getattr(k, "key", None) == "embedding" or getattr(k, "name", None) in ("table", "m", "v")
-               for k in path)
+# the rule that row-shards a leaf over 'model' (others are replicated): a 2-D leaf whose
+# path (jax.tree_util.keystr) matches one of these, i.e. the embedding table, whatever holds
+# it: params['embedding']['embedding'], the same path inside any optax state (Adam's mu and
+# nu, Adagrad's sums, SGD's trace), and a LazyState's table and its per-row slots
+TABLE_PATHS = (r"\['embedding'\]\['embedding'\]$", r"^\.table$", r"^\.slots\[")
+
+
+def _is_table(path, x) -> bool:
+    return np.ndim(x) == 2 and any(re.search(p, jax.tree_util.keystr(path)) for p in TABLE_PATHS)
 
 
 def state_shardings(state, mesh: Mesh):
     """NamedSharding per leaf: table-like 2-D leaves row-sharded over 'model', others replicated."""
     rows, replicated = NamedSharding(mesh, P("model", None)), NamedSharding(mesh, P())
     return jax.tree_util.tree_map_with_path(
-        lambda path, x: rows if _is_table(path) and np.ndim(x) == 2 else replicated, state)
+        lambda path, x: rows if _is_table(path, x) else replicated, state)
 
 
 def place(tree, shardings):
@@ -86,7 +92,7 @@ def resize_tables(tree, rows: int):
     """Every table-like leaf (see state_shardings) cut or zero-padded to `rows` rows; numpy."""
     def resize(path, x):
         x = np.asarray(x)
-        if not (_is_table(path) and x.ndim == 2) or len(x) == rows:
+        if not _is_table(path, x) or len(x) == rows:
             return x
         out = np.zeros((rows, x.shape[1]), x.dtype)
         out[:min(rows, len(x))] = x[:rows]
@@ -113,16 +119,15 @@ def sharded_steps(mesh: Mesh, state, step_fn, predict_fn):
     """(backend.Steps, state shardings): step_fn(state, ids, labels) -> (state, loss) and
     predict_fn(state, ids) -> probs jitted with the state donated and kept in its shardings;
     batches are split over 'data'; `put` places host data replicated."""
-    from .backend import Steps
-    from .steps import scan_batches, scan_steps
+    from .steps import Steps, scan_batches, scan_steps
     shardings = state_shardings(state, mesh)
     replicated = NamedSharding(mesh, P())
     batch = NamedSharding(mesh, P("data"))
     out = (shardings, replicated)
     steps = Steps(step=jax.jit(step_fn, donate_argnums=0, out_shardings=out),
-                  steps=jax.jit(scan_steps(step_fn, batch), donate_argnums=0, out_shardings=out),
+                  resident=jax.jit(scan_steps(step_fn, batch), donate_argnums=0, out_shardings=out),
                   predict=jax.jit(predict_fn, out_shardings=replicated),
                   put=lambda x: place(x, replicated),
-                  batches=jax.jit(scan_batches(step_fn), donate_argnums=0, out_shardings=out),
+                  streamed=jax.jit(scan_batches(step_fn), donate_argnums=0, out_shardings=out),
                   batch_sharding=NamedSharding(mesh, P(None, "data")))
     return steps, shardings

@@ -5,13 +5,16 @@
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax.training import train_state
+
+from dcnmix.backends import predict_in_batches
 
 from .optim import set_learning_rate
 
@@ -38,12 +41,14 @@ def create_state(model, variables, tx: optax.GradientTransformation, dropout_key
     return state.replace(step=jnp.zeros((), jnp.int32))
 
 
-def loss_fn(params, state: TrainState, ids, labels):
+def loss_fn(params, state, inputs, labels, method: str = "logits"):
     """Mean binary cross-entropy on logits in training mode; returns (loss, new batch_stats).
-    Any module with a `logits(ids, train=)` method trains here (DCN and the baselines)."""
+    Any module with a `logits(ids, train=)` method trains here (every model of the registry);
+    with method='logits_from_embeddings', `inputs` are looked-up rows (dcnmix_jax.lazy).
+    `state`: anything with apply_fn, batch_stats, dropout_key and step (TrainState, LazyState)."""
     logits, updates = state.apply_fn(
-        {"params": params, "batch_stats": state.batch_stats}, ids, train=True,
-        method="logits", rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
+        {"params": params, "batch_stats": state.batch_stats}, inputs, train=True,
+        method=method, rngs={"dropout": jax.random.fold_in(state.dropout_key, state.step)},
         mutable=["batch_stats"])
     loss = optax.sigmoid_binary_cross_entropy(logits, labels).mean()
     return loss, updates.get("batch_stats", {})
@@ -104,6 +109,21 @@ train_batches = jax.jit(scan_batches(step), donate_argnums=0)
 
 def predict(state, ids: np.ndarray, batch_size: int = 8192, predict_batch=predict_batch) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy (for AUC / logloss)."""
-    out = [np.asarray(predict_batch(state, ids[i:i + batch_size]))
-           for i in range(0, len(ids), batch_size)]
-    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+    return predict_in_batches(lambda batch: predict_batch(state, batch), ids, batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+    """The functions a trainer trains and predicts with (all jitted, the state donated):
+    step(state, ids, labels) -> (state, loss); resident(state, ids, labels, index [S, B]) ->
+    (state, losses [S]) over S batches of device-resident rows; predict(state, ids) ->
+    probabilities; put(x) places host data where the steps expect it; streamed(state, ids
+    [S, B, F], labels [S, B]) -> (state, losses [S]) over S batches sent from the host,
+    whose B axis is split by batch_sharding (None: one device)."""
+
+    step: Callable
+    resident: Callable
+    predict: Callable
+    put: Callable
+    streamed: Callable = None
+    batch_sharding: object = None

@@ -1,72 +1,76 @@
-"""The twin's side of the training loop (dcnmix.loop.Backend): eager torch, the seed's Adam."""
+"""The PyTorch backend (dcnmix.backends.Backend), registered as entry point `torch` of the
+group `dcnmix.backends`: the twin's training (dcnmix_torch.trainer), inference, ONNX export
+and CPU threads. Importing this module imports no torch; each method imports what it needs.
+"""
 from __future__ import annotations
 
-import io
 import os
+import warnings
 
 import numpy as np
-import torch
 
-from dcnmix.config import TrainConfig
+ONNX_OPSET = 17
 
-from .model import count_params, model_for
-from .serialization import safe_load
-from .steps import make_optimizer, predict, train_step
+
+class Predictor:
+    """A run's weights in the twin: `predictor(ids)` -> probabilities; .module (eval mode)."""
+
+    def __init__(self, cfg, arrays):
+        import torch
+        from .model import model_for
+        self.config = cfg
+        self.module = model_for(cfg).eval()
+        self.module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
+                                    strict=True)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        import torch
+        with torch.no_grad():
+            return self.module(torch.from_numpy(np.array(ids, dtype=np.int64))).numpy()
 
 
 class TorchBackend:
-    """Model, optimiser and steps for dcnmix_torch.DCN or a baseline (cfg.model; see dcnmix.loop,
-    --framework torch).
-
-    tc.dtype float32 (default) or float64 (the model in double precision); tc.mixture does
-    not apply (the twin computes the seed's expert order); lazy Adam is JAX's alone."""
-
     name = "torch"
-    state_file = "state.pt"
+    # the twin trains on one device, in float32 or float64, with dense optimisers; it
+    # computes the seed's expert order whatever --mixture says
+    supports = {"embedding_optimizer": ("dense",), "dtype": ("float32", "float64"),
+                "mesh": (False,)}
+    export_formats = {"onnx": "torch.onnx.export of the twin, dynamic batch axis; ids int64 "
+                              "[batch, fields]; run with onnxruntime.InferenceSession"}
 
-    def __init__(self, cfg, tc: TrainConfig = TrainConfig()):
-        if tc.embedding_optimizer != "dense":
-            raise ValueError("--embedding-optimizer lazy is a JAX option; the twin uses torch's Adam")
-        if tc.dtype not in ("float32", "float64"):
-            raise ValueError(f"--dtype {tc.dtype} is a JAX option; the twin trains in float32 or float64")
-        if os.environ.get("DCNMIX_THREADS"):
-            torch.set_num_threads(int(os.environ["DCNMIX_THREADS"]))
-        self.cfg = cfg
-        torch.manual_seed(tc.seed)
-        self.model = model_for(cfg)
-        if tc.dtype == "float64":
-            self.model = self.model.double()
-        self.optimizer = make_optimizer(self.model, lr=tc.lr, weight_decay=tc.weight_decay,
-                                        emb_weight_decay=tc.emb_weight_decay)
-        self.n_params = count_params(self.model)
+    def trainer(self, cfg, tc, *, mesh=None, data_budget=None):
+        from .trainer import TorchTrainer
+        return TorchTrainer(cfg, tc)
 
-    def train_chunks(self, dataset, order: list[np.ndarray]):
-        """Train on the batches `order` (row indices) of `dataset`; yields (rows done, [loss])."""
-        for b in order:
-            yield len(b), [train_step(self.model, self.optimizer, dataset.ids[b], dataset.labels[b])]
+    def predictor(self, cfg, arrays) -> Predictor:
+        return Predictor(cfg, arrays)
 
-    def set_learning_rate(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+    def export(self, fmt: str, predictor: Predictor, out: str) -> dict:
+        import torch
+        if fmt != "onnx":
+            raise ValueError(f"the torch backend exports {tuple(self.export_formats)}, not {fmt!r}")
+        fields = predictor.config.field_num
+        example = torch.zeros((2, fields), dtype=torch.long)
+        tmp = os.path.join(os.path.dirname(os.path.abspath(out)), f".tmp-{os.path.basename(out)}")
+        try:
+            with warnings.catch_warnings():   # the TorchScript exporter: deprecated, needs no onnxscript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(predictor.module, (example,), tmp, input_names=["ids"],
+                                  output_names=["probs"], opset_version=ONNX_OPSET, dynamo=False,
+                                  dynamic_axes={"ids": {0: "batch"}, "probs": {0: "batch"}})
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return {"format": "onnx", "opset": ONNX_OPSET, "input": f"ids int64 [batch, {fields}]"}
 
-    def predict(self, ids: np.ndarray) -> np.ndarray:
-        return predict(self.model, ids)
+    def set_threads(self, threads: int) -> None:
+        import torch
+        torch.set_num_threads(threads)
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
+    def scale_out(self, *, mesh, coordinator, num_processes, process_id):
+        raise ValueError("the torch backend trains on one device: --mesh and --coordinator are "
+                         "JAX options")
 
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
-                                   strict=True)
 
-    def state_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "rng": torch.get_rng_state()}, buf)
-        return buf.getvalue()
-
-    def restore_state(self, data: bytes) -> None:
-        blob = safe_load(io.BytesIO(data))
-        self.model.load_state_dict(blob["model"], strict=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        torch.set_rng_state(blob["rng"])
+BACKEND = TorchBackend()

@@ -1,4 +1,5 @@
-"""The seed table's baselines in PyTorch: FM, FFM, PNN (inner product), DeepFM and NFM.
+"""The seed table's baselines in PyTorch: FM, FFM, PNN (inner product), DeepFM and NFM, and
+the DNN alone (DNNModel).
 
 Same call convention as dcnmix_torch.DCN: ids [B, field_num] (global ids in [0, feat_dim))
 -> probabilities [B]; `logits` gives the values before the sigmoid. The structure follows
@@ -17,17 +18,13 @@ import torch.nn as nn
 
 from dcnmix.config import PRODUCTS
 
+from .inputs import FieldEmbedding
+
 
 def _linear(input_num: int, output_num: int) -> nn.Linear:
     layer = nn.Linear(input_num, output_num)
     nn.init.xavier_normal_(layer.weight.data)
     return layer
-
-
-def _embedding(feat_dim: int, emb_num: int) -> nn.Embedding:
-    table = nn.Embedding(feat_dim, emb_num)
-    nn.init.xavier_normal_(table.weight.data)
-    return table
 
 
 class Tower(nn.Module):
@@ -82,7 +79,7 @@ class FM(_Base):
 
     def __init__(self, field_num, feat_dim, emb_num=4):
         super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = _embedding(feat_dim, emb_num)
+        self.embedding = FieldEmbedding(feat_dim, emb_num)
 
     def logits(self, ids):
         return self.first_order(ids) + fm_interaction(self.embedding(ids)).sum(1)
@@ -94,7 +91,7 @@ class FFM(_Base):
 
     def __init__(self, field_num, feat_dim, emb_num=4):
         super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = _embedding(feat_dim, field_num * emb_num)
+        self.embedding = FieldEmbedding(feat_dim, field_num * emb_num)
         rows, cols = torch.triu_indices(field_num, field_num, offset=1)
         self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
 
@@ -120,7 +117,7 @@ class PNN(_Base):
         if product not in PRODUCTS:
             raise ValueError(f"product must be one of {PRODUCTS}, got {product!r}")
         self.product = product
-        self.embedding = _embedding(feat_dim, emb_num)
+        self.embedding = FieldEmbedding(feat_dim, emb_num)
         rows, cols = torch.triu_indices(field_num, field_num, offset=1)
         self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
         if product != "inner":   # DeepCTR-Torch's OutterProductLayer, kernel_type='mat'
@@ -146,7 +143,7 @@ class DeepFM(_Base):
     def __init__(self, field_num, feat_dim, emb_num=16, hidden_nums=(64, 16), dropout=0.1,
                  batch_norm=True):
         super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = _embedding(feat_dim, emb_num)
+        self.embedding = FieldEmbedding(feat_dim, emb_num)
         self.tower = Tower(field_num * emb_num, hidden_nums, dropout, batch_norm)
 
     def logits(self, ids):
@@ -160,7 +157,7 @@ class NFM(_Base):
     def __init__(self, field_num, feat_dim, emb_num=64, hidden_nums=(64, 16), dropout=0.1,
                  batch_norm=True):
         super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = _embedding(feat_dim, emb_num)
+        self.embedding = FieldEmbedding(feat_dim, emb_num)
         self.bi_bn = nn.BatchNorm1d(emb_num)
         self.tower = Tower(emb_num, hidden_nums, dropout, batch_norm)
 
@@ -168,4 +165,14 @@ class NFM(_Base):
         return self.first_order(ids) + self.tower(self.bi_bn(fm_interaction(self.embedding(ids))))
 
 
-MODELS = {"fm": FM, "ffm": FFM, "pnn": PNN, "deepfm": DeepFM, "nfm": NFM}
+class DNNModel(_Base):
+    """The DNN tower alone over the concatenated embeddings (the DCN-V2 paper's 'DNN')."""
+
+    def __init__(self, field_num, feat_dim, emb_num=16, hidden_nums=(128, 64, 32), dropout=0.1,
+                 batch_norm=True):
+        super().__init__(field_num, feat_dim, emb_num, first_order=False)
+        self.embedding = FieldEmbedding(feat_dim, emb_num)
+        self.tower = Tower(field_num * emb_num, hidden_nums, dropout, batch_norm)
+
+    def logits(self, ids):
+        return self.tower(self.embedding.x0(ids))

@@ -15,6 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dcnmix.config import CROSS_TYPES, METHODS, Variant
+from dcnmix.models import spec
+from dcnmix.models.dcn import peer_init_stds
+
+from .inputs import FieldEmbedding
 
 ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "tanh": torch.tanh, "hard_tanh": F.hardtanh}
 
@@ -24,8 +28,7 @@ class Embedding(nn.Module):
 
     def __init__(self, feat_num, emb_num):
         super(Embedding, self).__init__()
-        self.embedding = nn.Embedding(feat_num, emb_num)
-        nn.init.xavier_normal_(self.embedding.weight.data)
+        self.embedding = FieldEmbedding(feat_num, emb_num)   # nn.Embedding, xavier normal
 
     def forward(self, x):
         return self.embedding(x).flatten(1)
@@ -130,15 +133,13 @@ class MOECrossCell(nn.Module):
 def _peer_init(cell, init_scheme, m, r, k):
     """DeepCTR-Torch's / torchrec's initialisation: xavier normal over the stacked [K, M, r]
     (torchrec: V stored [K, r, M]) and [K, r, r] tensors with torch's 3-D fans, zero biases."""
-    std_u = (2.0 / (m * r + k * r)) ** 0.5
-    std_v = std_u if init_scheme == "deepctr" else (2.0 / (r * m + k * m)) ** 0.5
-    std_c = (2.0 / (r * r + k * r)) ** 0.5
+    stds = peer_init_stds(init_scheme, m, r, k)
     with torch.no_grad():
         for expert in cell.cross_cell:
-            expert.u.normal_(0.0, std_u)
-            expert.v.normal_(0.0, std_v)
+            expert.u.normal_(0.0, stds["u"])
+            expert.v.normal_(0.0, stds["v"])
             if expert.c is not None:
-                expert.c.normal_(0.0, std_c)
+                expert.c.normal_(0.0, stds["c"])
             if expert.b is not None:
                 expert.b.zero_()
         if getattr(cell, "bias", None) is not None:
@@ -234,10 +235,28 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+class CrossNetModel(nn.Module):
+    """The cross network alone: Embedding -> CrossNet -> Linear -> logit (the DCN-V2 paper's
+    'CrossNet' row); DCN's cross options, no DNN."""
+
+    def __init__(self, field_num, feat_dim, emb_num, order_num, r=16, k=4, cross='mix',
+                 variant=None):
+        super(CrossNetModel, self).__init__()
+        input_num = field_num * emb_num
+        self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num)
+        self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross,
+                                  variant=variant)
+        self.linear = nn.Linear(input_num, 1)
+        nn.init.xavier_normal_(self.linear.weight.data)
+
+    def logits(self, x):
+        return self.linear(self.cross_net(self.embedding(x))).squeeze(dim=1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.logits(x))
+
+
 def model_for(cfg) -> nn.Module:
-    """The torch module of a dcnmix.config.ModelConfig: DCN(**cfg.kwargs()), or the baseline
-    cfg.model (dcnmix_torch.baselines)."""
-    if cfg.model == "dcn":
-        return DCN(**cfg.kwargs())
-    from .baselines import MODELS
-    return MODELS[cfg.model](**cfg.kwargs())
+    """The torch module of a dcnmix.config.ModelConfig: the class its model declares
+    (dcnmix.models), built with **cfg.kwargs()."""
+    return spec(cfg.model).module("torch")(**cfg.kwargs())

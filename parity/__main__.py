@@ -5,6 +5,9 @@ import argparse
 import sys
 import time
 
+from dcnmix.config import PRESETS, VARIANT_FIELDS, Variant
+from dcnmix.flags import Formatter, add_fields, one_line
+
 
 def _table(rows) -> str:
     head = ("check", "configuration", "worst error", "bound", "result")
@@ -38,8 +41,7 @@ PT_OPTIONS = ("gate", "activation", "init_scheme")
 
 
 def main(argv=None) -> int:
-    from dcnmix.cli import Formatter, add_fields, one_line
-    from dcnmix.config import PRESETS, VARIANT_FIELDS, Variant
+    """`python -m parity` and `dcnmix parity` (a plug-in subcommand, group dcnmix.commands)."""
     parser = argparse.ArgumentParser(prog="python -m parity", formatter_class=Formatter,
                                      allow_abbrev=False,
                                      description="JAX <-> PyTorch parity checks and weight conversion")
@@ -68,6 +70,11 @@ def main(argv=None) -> int:
             return 2
         return 0
     return run_checks(args.quick, args.variants_only)
+
+
+def convert_main(argv) -> int:
+    """`dcnmix convert IN OUT --to ...` (a plug-in subcommand, group dcnmix.commands)."""
+    return main(["convert", *argv])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from dcnmix.config import ModelConfig, Variant
+from dcnmix.config import ModelConfig, TrainConfig, Variant
+
+from .harness import (Row, gradients, jax_model, max_abs as _max_abs, per_tensor as _per_tensor,
+                      random_ids, relative, torch_model, train_both)
 
 SEED_SHAPE = dict(field_num=10, feat_dim=72, emb_num=16)
 GRID = tuple(itertools.product((1, 2, 3, 4), ("parallel", "stacked"), ("mix", "full")))
@@ -31,19 +34,6 @@ def is_pre_bn_bias(key: str) -> bool:
     """torch keys of the DNN's Linear biases (dnn.mlp.{4i}.bias), each followed by a BatchNorm."""
     m = re.fullmatch(r"dnn\.mlp\.(\d+)\.bias", key)
     return bool(m) and int(m.group(1)) % 4 == 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    check: str
-    config: str
-    error: float
-    bound: float
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return bool(np.isfinite(self.error)) and self.error <= self.bound
 
 
 def config_for(order: int, method: str, cross: str, dropout: float = 0.0, **shape) -> ModelConfig:
@@ -66,46 +56,6 @@ def name(cfg: ModelConfig) -> str:
     seed = Variant().kwargs()
     return f"{base} [" + ",".join(f"{k}={v}" for k, v in cfg.variant.kwargs().items()
                                   if seed[k] != v) + "]"
-
-
-def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True):
-    """A twin with seeded weights; with perturb, BN stats/affine and biases moved off defaults."""
-    import torch
-    from dcnmix_torch import DCN
-    torch.manual_seed(seed)
-    model = DCN(**cfg.kwargs())
-    if perturb:
-        with torch.no_grad():
-            for key, value in model.state_dict().items():
-                if key.endswith("num_batches_tracked"):
-                    value.fill_(3)
-                elif key.endswith("running_var"):
-                    value.uniform_(0.5, 2.0)
-                elif value.is_floating_point():
-                    value.add_(0.1 * torch.randn_like(value))
-    return model
-
-
-def jax_model(cfg: ModelConfig):
-    from dcnmix_jax.model import DCN
-    return DCN(**cfg.kwargs())
-
-
-def random_ids(cfg: ModelConfig, n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, cfg.feat_dim, (n, cfg.field_num)).astype(np.int32)
-
-
-def _max_abs(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-
-
-def _per_tensor(variables_a: dict, variables_b: dict, cfg: ModelConfig,
-                skip=lambda key: False) -> tuple[float, str]:
-    """Worst tensor's relative error max|a - b| / max|b| (b the torch reference) and its key."""
-    from parity.convert import flax_to_arrays
-    a, b = flax_to_arrays(variables_a, cfg), flax_to_arrays(variables_b, cfg)
-    return max((_max_abs(a[k], b[k]) / max(float(np.max(np.abs(b[k]))), 1e-30), k)
-               for k in b if not k.endswith("num_batches_tracked") and not skip(k))
 
 
 def check_forward(cfg: ModelConfig, seed: int = 0) -> list[Row]:
@@ -183,33 +133,16 @@ def _batch_clear_of_relu_kinks(model, cfg: ModelConfig, seed: int, n: int = 256)
 
 def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
     """Gradients of the mean BCE w.r.t. every parameter; worst tensor's relative error."""
-    import jax
-    import torch
-    import torch.nn.functional as F
-    from dcnmix_jax.optim import torch_adam
-    from dcnmix_jax.steps import create_state, loss_fn
-    from parity.convert import torch_to_flax
     cfg = dataclasses.replace(cfg, dropout=0.0)
     model = torch_model(cfg, seed).train()
-    variables = torch_to_flax(model.state_dict(), cfg)
     ids, tries = _batch_clear_of_relu_kinks(model, cfg, seed + 2)
     labels = (np.random.default_rng(seed).random(256) < 0.4).astype(np.float32)
-    loss = F.binary_cross_entropy_with_logits(model.logits(torch.as_tensor(ids, dtype=torch.long)),
-                                              torch.as_tensor(labels))
-    loss.backward()
-    t_grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p))
-               for k, p in model.named_parameters()}
-    t_grads.update({k: v for k, v in model.state_dict().items() if k not in t_grads})
-    t_grads = torch_to_flax(t_grads, cfg)
-    state = create_state(jax_model(cfg), variables, torch_adam(), jax.random.key(0))
-    j_grads = jax.grad(lambda p: loss_fn(p, state, ids, labels)[0])(state.params)
-    j_grads = {"params": j_grads, "batch_stats": t_grads["batch_stats"]}
-    err, key = _per_tensor(j_grads, t_grads, cfg, skip=is_pre_bn_bias)
+    a, b = gradients(cfg, model, ids, labels)
+    skip = lambda k: k.endswith(("running_mean", "running_var", "num_batches_tracked")) or is_pre_bn_bias(k)
+    err, key = relative(a, b, skip=skip)
     # Linear biases feeding a BatchNorm have a true gradient of exactly 0 in training mode
     # (BN subtracts the batch mean); both frameworks return rounding noise there, so those
     # are checked for being ~0 relative to the model's largest gradient instead.
-    from parity.convert import flax_to_arrays
-    a, b = flax_to_arrays(j_grads, cfg), flax_to_arrays(t_grads, cfg)
     top = max(float(np.abs(v).max()) for k, v in b.items() if not k.endswith("tracked"))
     zero = max(float(max(np.abs(a[k]).max(), np.abs(b[k]).max())) / top for k in b
                if is_pre_bn_bias(k))
@@ -218,65 +151,11 @@ def check_gradients(cfg: ModelConfig, seed: int = 0) -> list[Row]:
             Row("gradients of pre-BN biases ~ 0 (/ max grad)", name(cfg), zero, 1e-5)]
 
 
-@dataclasses.dataclass
-class TrainRun:
-    aucs: list[float]
-    variables: dict
-
-
-def _x64(enabled: bool):
-    """JAX's float64 mode as a context (its name moved between jax versions)."""
-    import contextlib
-    import jax
-    if not enabled:
-        return contextlib.nullcontext()
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64
-    return enable_x64()
-
-
-def train_both(cfg: ModelConfig, train, valid, *, epochs: int, batch_size: int, lr: float,
-               weight_decay: float, init_seed: int, shuffle_seed: int, dropout_seed: int,
-               precision: str = "float32") -> tuple[TrainRun, TrainRun]:
-    """Same initial weights (made in torch, converted), same batches; returns (torch, jax).
-
-    precision 'float64' runs both frameworks in double precision (torch .double(), JAX x64).
-    """
-    import jax
-    import torch
-    from sklearn.metrics import roc_auc_score
-    from dcnmix.data import batches
-    from dcnmix_jax.optim import torch_adam
-    from dcnmix_jax.steps import create_state, predict as j_predict, train_step
-    from dcnmix_torch.steps import make_optimizer, predict as t_predict, train_step as t_step
-    from parity.convert import torch_to_flax
-    model = torch_model(cfg, init_seed, perturb=False)
-    if precision == "float64":
-        model = model.double()
-    with _x64(precision == "float64"):
-        variables = torch_to_flax(model.state_dict(), cfg)
-        state = create_state(jax_model(cfg), variables, torch_adam(lr, weight_decay=weight_decay),
-                             jax.random.key(dropout_seed))
-        opt = make_optimizer(model, lr=lr, weight_decay=weight_decay)
-        torch.manual_seed(dropout_seed)
-        t_aucs, j_aucs = [], []
-        for epoch in range(epochs):
-            for ids, labels in batches(train, batch_size, seed=shuffle_seed, epoch=epoch):
-                t_step(model, opt, ids, labels)
-                state, _ = train_step(state, ids, labels)
-            t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.ids)))
-            j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.ids)))
-        j_vars = {"params": jax.device_get(state.params),
-                  "batch_stats": jax.device_get(state.batch_stats)}
-    jax.clear_caches()  # each configuration compiles anew; a full run would otherwise pile up
-    return TrainRun(t_aucs, torch_to_flax(model.state_dict(), cfg)), TrainRun(j_aucs, j_vars)
-
-
-def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_size: int = 256,
-                   lr: float = 1e-3, weight_decay: float = 0.0, precision: str = "float64",
+def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3,
+                   tc: TrainConfig = TrainConfig(batch_size=256), precision: str = "float64",
                    label: str = "training") -> tuple[list[Row], list[tuple[float, float]]]:
-    """Dropout 0, same init and batches: per-epoch validation AUC and final parameters.
+    """Dropout 0, same init and batches, tc's optimiser: per-epoch validation AUC and final
+    parameters.
 
     Bounds: AUC 1e-4 and parameters 1e-3 relative in float64. In float32 the runs drift
     apart by design of Adam (see README "Parity"): two float32 runs behave like runs with
@@ -284,9 +163,8 @@ def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_siz
     parameter drift is reported, not bounded.
     """
     cfg = dataclasses.replace(cfg, dropout=0.0)
-    t, j = train_both(cfg, train, valid, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, init_seed=0, shuffle_seed=1, dropout_seed=2,
-                      precision=precision)
+    t, j = train_both(cfg, train, valid, epochs=epochs, tc=tc, init_seed=0, shuffle_seed=1,
+                      dropout_seed=2, precision=precision)
     auc_err = max(abs(a - b) for a, b in zip(t.aucs, j.aucs))
     param_err, key = _per_tensor(j.variables, t.variables, cfg)
     per_epoch = " ".join(f"e{e + 1}: torch {a:.6f} jax {b:.6f}" for e, (a, b) in
@@ -300,19 +178,33 @@ def check_training(cfg: ModelConfig, train, valid, *, epochs: int = 3, batch_siz
 
 
 def check_dropout_auc(cfg: ModelConfig, train, valid, *, seeds: int = 3, epochs: int = 3,
-                      batch_size: int = 256, lr: float = 1e-3) -> list[Row]:
+                      tc: TrainConfig = TrainConfig(batch_size=256)) -> list[Row]:
     """Dropout 0.1, independent random streams: mean final validation AUC within 0.003."""
     cfg = dataclasses.replace(cfg, dropout=0.1)
     t_final, j_final = [], []
     for s in range(seeds):
-        t, j = train_both(cfg, train, valid, epochs=epochs, batch_size=batch_size, lr=lr,
-                          weight_decay=0.0, init_seed=10 + s, shuffle_seed=20 + s,
-                          dropout_seed=30 + s)
+        t, j = train_both(cfg, train, valid, epochs=epochs, tc=tc, init_seed=10 + s,
+                          shuffle_seed=20 + s, dropout_seed=30 + s)
         t_final.append(t.aucs[-1])
         j_final.append(j.aucs[-1])
     detail = f"torch {np.mean(t_final):.5f} jax {np.mean(j_final):.5f} over {seeds} seeds"
     return [Row("dropout 0.1: mean final val AUC", name(cfg),
                 abs(float(np.mean(t_final) - np.mean(j_final))), 3e-3, detail)]
+
+
+# one float64 training row per optimiser of dcnmix.optimizers (with its typical settings)
+OPTIMIZER_CASES = {"adam": dict(weight_decay=1e-3), "adamw": dict(weight_decay=1e-2),
+                   "adagrad": dict(lr=1e-2, weight_decay=1e-3),
+                   "sgd": dict(lr=5e-2, momentum=0.9, weight_decay=1e-3)}
+
+
+def optimizer_rows(cfg: ModelConfig, train, valid, *, epochs: int = 2) -> Iterator[Row]:
+    """Float64 training of `cfg` under every optimiser: identical per epoch in both frameworks."""
+    from dcnmix.optimizers import NAMES
+    for optimizer in NAMES:
+        tc = TrainConfig(batch_size=256, optimizer=optimizer, **OPTIMIZER_CASES.get(optimizer, {}))
+        yield from check_training(cfg, train, valid, epochs=epochs, tc=tc,
+                                  label=f"training, --optimizer {optimizer}")[0]
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None,
@@ -336,10 +228,15 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
             yield from check_training(cfg, train, valid, precision=precision)[0]
     for cfg in configs[:1] if quick else configs[::4]:
         progress(f"training with L2 weight decay {name(cfg)}")
-        yield from check_training(cfg, train, valid, weight_decay=1e-3, label="training, L2 1e-3")[0]
-    if not variants_only:      # the seed table's baselines (quick: conversion, forward, gradients)
-        from parity.baselines import run_baselines
-        yield from run_baselines(train, valid, progress=progress, training=not quick)
+        yield from check_training(cfg, train, valid, tc=TrainConfig(batch_size=256, weight_decay=1e-3),
+                                  label="training, L2 1e-3")[0]
+    if not variants_only and not quick:   # (tests/test_registry.py runs them on a small DCN)
+        progress(f"optimisers {name(configs[0])}")
+        yield from optimizer_rows(configs[0], train, valid)
+    if not variants_only:
+        # every other model (quick: conversion, forward, gradients)
+        from parity.models import run_models
+        yield from run_models(train, valid, progress=progress, training=not quick)
     if quick:  # statistical: needs the full data and seeds to be meaningful
         return
     for cfg in configs:

@@ -38,7 +38,7 @@ def main() -> None:
         jax.distributed.initialize(coordinator_address=args.coordinator,
                                    num_processes=args.num_processes, process_id=args.process_id)
     from sklearn.metrics import roc_auc_score
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     from dcnmix.config import ModelConfig, TrainConfig
     from dcnmix.data import batch_order, load_splits
     from dcnmix_jax.sharding import make_mesh, parse_mesh
@@ -48,7 +48,7 @@ def main() -> None:
     mesh = make_mesh(*parse_mesh(args.mesh)) if args.mesh else None
     tc = TrainConfig(lr=3e-3, weight_decay=1e-4, seed=0, embedding_optimizer=args.optimizer,
                      dtype=args.dtype)
-    backend = JaxBackend(cfg, tc, mesh=mesh, data_budget=0 if args.stream else None)
+    backend = JaxTrainer(cfg, tc, mesh=mesh, data_budget=0 if args.stream else None)
     if args.stream:
         backend.read_log = []
     losses, start = [], 0

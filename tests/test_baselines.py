@@ -1,16 +1,17 @@
-"""The seed table's baselines (FM, FFM, PNN, DeepFM, NFM) in both frameworks: the seed
-table's parameter counts, float64 training parity (their conversion, forward and gradient
-rows run in the quick parity run: tests/test_parity.py), the shared layout, and training,
-loading and exporting them through the trainer, the CLI and the Python API."""
+"""Every model of the registry besides DCN's grid (the seed table's FM, FFM, PNN, DeepFM,
+NFM; the DNN alone; the cross network alone) in both frameworks: the seed table's parameter
+counts, float64 training parity (their conversion, forward and gradient rows run in the
+quick parity run: tests/test_parity.py), the declared layout, and training, loading and
+exporting them through the trainer, the CLI and the Python API."""
 import jax
 import numpy as np
 import pytest
 
+from dcnmix.config import ModelConfig
 from dcnmix.data import split, synthetic
-from dcnmix_jax import baselines as jax_baselines
-from dcnmix_jax.model import count_params
-from dcnmix_torch import baselines as torch_baselines
-from parity.baselines import NAMES, check_training
+from dcnmix_jax.model import count_params, model_for as jax_model_for
+from dcnmix_torch.model import model_for as torch_model_for
+from parity.models import NAMES, check_training, config
 
 # the seed article's table (10 fields, 72 ids); the presets that give them: docs/baselines.md
 SEED_COUNTS = {"fm": 361, "ffm": 2_953, "pnn": 29_953, "deepfm": 12_746, "nfm": 10_186}
@@ -18,9 +19,10 @@ SEED_COUNTS = {"fm": 361, "ffm": 2_953, "pnn": 29_953, "deepfm": 12_746, "nfm": 
 
 @pytest.mark.parametrize("name", list(SEED_COUNTS))
 def test_seed_presets_have_the_seed_tables_parameter_counts(name):
-    torch_model = torch_baselines.MODELS[name](10, 72)
+    cfg = ModelConfig.create(model=name, field_num=10, feat_dim=72)     # the declared preset
+    torch_model = torch_model_for(cfg)
     assert sum(p.numel() for p in torch_model.parameters()) == SEED_COUNTS[name]
-    module = jax_baselines.MODELS[name](field_num=10, feat_dim=72)
+    module = jax_model_for(cfg)
     variables = module.init(jax.random.key(0), np.zeros((2, 10), np.int32))
     assert count_params(variables["params"]) == SEED_COUNTS[name]
     assert module.apply(variables, np.zeros((0, 10), np.int32)).shape == (0,)
@@ -44,34 +46,34 @@ def test_layout_names_every_tensor_of_both_frameworks(name):
     """dcnmix.layout (framework-free, used by the weights files, inference and export) maps
     each model's torch state_dict onto exactly the Flax variables of its twin."""
     import torch
-    from dcnmix.config import ModelConfig
     from dcnmix.layout import arrays_to_flax, flax_to_arrays
     from dcnmix_jax.model import model_for as jax_model
     from dcnmix_torch.model import model_for as torch_model
-    from parity.baselines import CASES
-    from parity.convert import module_to_flax
-    base, options = CASES[name]
-    cfg = ModelConfig.create(model=base, field_num=10, feat_dim=72, **options)
+    cfg = config(name)
     torch.manual_seed(0)
     module = torch_model(cfg)
     state = {k: v.numpy() for k, v in module.state_dict().items()}
     variables = arrays_to_flax(state, cfg)
     flat = lambda tree: {jax.tree_util.keystr(p): np.asarray(v) for p, v in
                          jax.tree_util.tree_leaves_with_path(tree)}
-    assert flat(variables).keys() == flat(module_to_flax(module)).keys()
-    assert all(np.array_equal(a, flat(module_to_flax(module))[k]) for k, a in flat(variables).items())
     init = jax_model(cfg).init(jax.random.key(0), np.zeros((2, 10), np.int32))
     assert {k: v.shape for k, v in flat(init).items()} == {k: v.shape for k, v in flat(variables).items()}
     back = flax_to_arrays(variables, cfg)
     assert list(back) == list(state) and all(np.array_equal(back[k], state[k]) for k in state)
 
 
+# the DNN alone and the cross network alone on the built-in data (10 fields, 72 ids, emb 16):
+# tower 160-128-64-32 with BatchNorm + out; 2 DCN-Mix layers (seed) + Linear(160, 1)
+COUNTS = {**SEED_COUNTS, "dnn": 72 * 16 + 160 * 128 + 128 + 2 * 128 + 128 * 64 + 64 + 2 * 64
+          + 64 * 32 + 32 + 2 * 32 + 33, "crossnet": 72 * 16 + 2 * (4 * (2 * 160 * 16 + 160) + 160 * 4 + 4) + 161}
+
+
 @pytest.mark.parametrize("framework", ["jax", "torch"])
-@pytest.mark.parametrize("name", list(SEED_COUNTS))
+@pytest.mark.parametrize("name", list(COUNTS))
 def test_every_model_trains_from_the_cli(name, framework, tmp_path):
-    """`dcnmix train --model NAME` in both frameworks: the seed preset's parameter count on
-    the built-in data (10 fields, 72 ids), a run folder whose weights load in the other
-    framework with the same probabilities."""
+    """`dcnmix train --model NAME` in both frameworks: the preset's parameter count on the
+    built-in data (10 fields, 72 ids), a run folder whose weights load in the other framework
+    with the same probabilities."""
     import json
     import dcnmix
     from dcnmix.cli import main
@@ -79,8 +81,9 @@ def test_every_model_trains_from_the_cli(name, framework, tmp_path):
     assert main(["train", "--model", name, "--framework", framework, "--synthetic-rows", "1200",
                  "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["params"] == SEED_COUNTS[name]
-    assert summary["config"]["model"] == name and "order_num" not in summary["config"]
+    assert summary["params"] == COUNTS[name]
+    assert summary["config"]["model"] == name
+    assert ("order_num" in summary["config"]) == (name == "crossnet")
     ids = np.random.default_rng(0).integers(0, 72, (64, 10)).astype(np.int32)
     other = "torch" if framework == "jax" else "jax"
     got = dcnmix.load_run(out, framework=other).predict(ids)

@@ -40,7 +40,8 @@ def test_abbreviations_are_refused_and_errors_name_the_flag(tmp_path, capsys):
 def test_twin_refuses_jax_only_options(tmp_path, capsys):
     assert main(["train", *TINY, "--framework", "torch", "--dtype", "bfloat16",
                  "--out", str(tmp_path / "t")]) == 2
-    assert "--dtype bfloat16 is a JAX option" in capsys.readouterr().err
+    assert ("error: --dtype: --dtype bfloat16 is not supported by the torch backend (it trains "
+            "with --dtype float32 or --dtype float64)") in capsys.readouterr().err
 
 
 def test_bfloat16_and_experts_mixture_train_from_the_cli(tmp_path):
@@ -101,8 +102,8 @@ def test_lazy_adam_follows_lr_decay(tmp_path):
     for row, next_lr in zip(rows, lrs[1:]):    # halved exactly after an epoch without gain
         assert next_lr == (row["lr"] if row["val_auc"] > best else row["lr"] * 0.5), lrs
         best = max(best, row["val_auc"])
-    from dcnmix_jax.backend import JaxBackend
-    backend = JaxBackend(ModelConfig(field_num=10, feat_dim=72, emb_num=4, order_num=1, r=4,
+    from dcnmix_jax.trainer import JaxTrainer
+    backend = JaxTrainer(ModelConfig(field_num=10, feat_dim=72, emb_num=4, order_num=1, r=4,
                                      hidden_nums=(16,)), TrainConfig(embedding_optimizer="lazy"))
     backend.set_learning_rate(0.25)
     assert float(backend.state.lr) == 0.25

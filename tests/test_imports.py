@@ -39,7 +39,7 @@ def test_every_module_imports_with_the_forbidden_packages_blocked(package):
 def test_the_block_is_real():
     """The mechanism catches a violation: the Flax model needs jax, the twin needs torch."""
     assert "blocked by tests/blocked.py: jax" in blocked(JAX, "-c", "import dcnmix_jax.model").stderr
-    assert "blocked by tests/blocked.py: torch" in blocked("torch", "-c", "import dcnmix_torch").stderr
+    assert "blocked by tests/blocked.py: torch" in blocked("torch", "-c", "import dcnmix_torch.model").stderr
 
 
 @pytest.mark.parametrize("framework,forbidden", [("torch", f"{JAX},parity"), ("jax", "torch,parity")])

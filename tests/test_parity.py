@@ -131,6 +131,8 @@ def test_quick_parity_run_passes():
     result = subprocess.run([sys.executable, "-m", "parity", "--quick"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout and " 0 failed" in result.stdout
-    baseline_rows = [l for l in result.stdout.splitlines() if "| baselines: " in l]
-    assert {l.split("|")[2].strip() for l in baseline_rows} == {"fm", "ffm", "pnn", "opnn", "deepfm", "nfm"}
-    assert len(baseline_rows) == 6 * 4      # round trip, forward, gradients, zero gradients
+    from parity.models import NAMES
+    model_rows = [l for l in result.stdout.splitlines() if "| models: " in l]
+    assert {l.split("|")[2].strip() for l in model_rows} == set(NAMES) >= {
+        "fm", "ffm", "pnn", "opnn", "deepfm", "nfm", "dnn", "crossnet", "crossnet-full"}
+    assert len(model_rows) == len(NAMES) * 4   # round trip, forward, gradients, zero gradients

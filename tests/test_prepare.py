@@ -203,7 +203,7 @@ def test_streamed_training_equals_the_device_resident_path(tmp_path, criteo_dir)
     same losses and predictions as the same split placed on the device."""
     from dcnmix.config import ModelConfig, TrainConfig
     from dcnmix.data import batch_order
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     prepare(PrepareOptions(kind="criteo", paths=(str(criteo_dir / "criteo_sample_1k.txt.gz"),)),
             str(tmp_path / "c"))
     train, valid, _ = open_prepared(tmp_path / "c")
@@ -212,7 +212,7 @@ def test_streamed_training_equals_the_device_resident_path(tmp_path, criteo_dir)
                       hidden_nums=(16,))
     runs = {}
     for budget in (None, 0):
-        backend = JaxBackend(cfg, TrainConfig(), data_budget=budget)
+        backend = JaxTrainer(cfg, TrainConfig(), data_budget=budget)
         assert backend.streams(train) == (budget == 0)
         losses = [np.asarray(l) for epoch in range(2) for _, l in
                   backend.train_chunks(train, batch_order(len(train), 64, seed=0, epoch=epoch), chunk=3)]

@@ -168,9 +168,9 @@ def test_the_progress_bar_counts_every_epoch_as_it_computes(tmp_path, monkeypatc
     in every epoch (it used to reach 100% at dispatch after the first epoch)."""
     import tqdm
     from dcnmix import DataSpec, TrainConfig, train
-    from dcnmix_jax.backend import JaxBackend
+    from dcnmix_jax.trainer import JaxTrainer
     yielded, updates = [], []
-    chunks = JaxBackend.train_chunks
+    chunks = JaxTrainer.train_chunks
 
     def recording(self, dataset, order, chunk=64):
         for rows, losses in chunks(self, dataset, order, chunk=2):
@@ -187,7 +187,7 @@ def test_the_progress_bar_counts_every_epoch_as_it_computes(tmp_path, monkeypatc
         def close(self):
             pass
 
-    monkeypatch.setattr(JaxBackend, "train_chunks", recording)
+    monkeypatch.setattr(JaxTrainer, "train_chunks", recording)
     monkeypatch.setattr(tqdm, "tqdm", Bar)
     train({"hidden_nums": (8,), "emb_num": 4, "r": 4, "order_num": 1},
           DataSpec(spec="synthetic", synthetic_rows=5000),

@@ -133,3 +133,19 @@ def test_broken_run_folders_are_named(run, tmp_path, capsys):
     os.unlink(broken / "best.safetensors")
     assert main(["predict", str(broken), "--data", f"csv:{run / 'd.csv'}"]) == 2
     assert "best.safetensors: no such file" in capsys.readouterr().err
+
+
+def test_predict_reads_hashed_fields_of_a_csv(run, tmp_path):
+    """A run prepared with --hash-buckets scores a raw CSV: the hashed column is read and
+    encoded like in prepare (it used to be left out of the columns predict reads)."""
+    prepared, out = tmp_path / "prep", tmp_path / "hrun"
+    assert main(["prepare", f"csv:{run / 'd.csv'}", "--label", "y", "--categorical", "user,item",
+                 "--hash-buckets", "user=64", "--out", str(prepared)]) == 0
+    assert main(["train", "--dataset", f"prepared:{prepared}", "--epochs", "1", "--batch-size", "256",
+                 "--hidden-nums", "8", "--emb-num", "4", "--order-num", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert main(["predict", str(out), "--data", f"csv:{run / 'd.csv'}", "--out", str(tmp_path / "p.csv")]) == 0
+    got = pl.read_csv(tmp_path / "p.csv")["probability"].to_numpy()
+    loaded = load_run(out)
+    assert loaded.feature_map.fields[0].kind == "hashed"
+    np.testing.assert_allclose(got, loaded.predict(pl.read_csv(run / "d.csv")), atol=1e-7)

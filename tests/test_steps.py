@@ -55,9 +55,34 @@ def test_lazy_adam_freezes_rows_that_skip_a_step_and_dense_does_not():
     assert moved > 1e-4  # dense Adam keeps moving row 0 on momentum
 
 
+def test_lazy_adagrad_equals_dense_adagrad():
+    """Rows a batch does not touch have a zero gradient, so row-wise Adagrad is dense Adagrad
+    exactly (no weight decay), whichever rows each batch looks up."""
+    from dcnmix_jax.optim import torch_adagrad
+    model, v = _small()
+    # (batch 2 repeats a row with one label: opposite labels would cancel its gradient to
+    # rounding noise, which Adagrad's first step scales to a full step of either sign)
+    batches = [(np.array([[0, 3, 6], [1, 4, 7]], np.int32), np.array([1, 0], np.float32)),
+               (np.array([[2, 5, 8], [2, 5, 8]], np.int32), np.array([1, 1], np.float32))]
+    dense = create_state(model, copy(v), torch_adagrad(1e-1), jax.random.key(1))
+    lazy = create_lazy_state(model, copy(v), torch_adagrad(1e-1), jax.random.key(1), lr=1e-1,
+                             optimizer="adagrad")
+    for step in range(6):
+        dense, _ = train_step(dense, *batches[step % 2])
+        lazy, _ = lazy_train_step(lazy, *batches[step % 2])
+    table = np.asarray(dense.params["embedding"]["embedding"])
+    assert np.abs(table - np.asarray(v["params"]["embedding"]["embedding"])).min() > 1e-3  # all moved
+    np.testing.assert_allclose(np.asarray(lazy.table), table, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(lazy.slots["sum"]),
+                               np.asarray(dense.opt_state[0].sum_of_squares["embedding"]["embedding"]),
+                               rtol=1e-5)
+
+
 def test_embedding_weight_decay_matches_torch_parameter_groups():
     from dcnmix_torch import DCN as TorchDCN
-    from dcnmix_torch.steps import make_optimizer, train_step as torch_step
+    from dcnmix.config import TrainConfig
+    from dcnmix_torch.optim import make_optimizer
+    from dcnmix_torch.steps import train_step as torch_step
     from parity.checks import is_pre_bn_bias
     from parity.convert import flax_to_arrays, torch_to_flax
     torch.manual_seed(0)
@@ -66,7 +91,7 @@ def test_embedding_weight_decay_matches_torch_parameter_groups():
     model = DCN(field_num=3, feat_dim=9, emb_num=4, order_num=1, hidden_nums=(8,), dropout=0.0)
     state = create_state(model, v, torch_adam(1e-2, weight_decay=0.01, emb_weight_decay=0.5),
                          jax.random.key(0))
-    opt = make_optimizer(tmodel, lr=1e-2, weight_decay=0.01, emb_weight_decay=0.5)
+    opt = make_optimizer(tmodel, TrainConfig(lr=1e-2, weight_decay=0.01, emb_weight_decay=0.5))
     ids = np.random.default_rng(0).integers(0, 9, (16, 3)).astype(np.int32)
     y = (np.arange(16) % 2).astype(np.float32)
     for _ in range(3):
@@ -80,7 +105,7 @@ def test_embedding_weight_decay_matches_torch_parameter_groups():
     # the decay really applied: the twin without it ends elsewhere
     torch.manual_seed(0)
     plain = TorchDCN(field_num=3, feat_dim=9, emb_num=4, order_num=1, hidden_nums=(8,), dropout=0.0)
-    opt = make_optimizer(plain, lr=1e-2, weight_decay=0.01)
+    opt = make_optimizer(plain, TrainConfig(lr=1e-2, weight_decay=0.01))
     for _ in range(3):
         torch_step(plain, opt, ids, y)
     emb = "embedding.embedding.weight"

@@ -75,16 +75,26 @@ def fingerprint(splits: Sequence[Dataset]) -> str:
     return digest.hexdigest()
 
 
+def out_of_range(ids: np.ndarray, feat_dim: int) -> tuple[int, int, int] | None:
+    """(row, column, how many in all) of the first id outside [0, feat_dim), or None: the one
+    range check of the loaders, the trainer and inference."""
+    bad = (ids < 0) | (ids >= feat_dim)
+    if not bad.any():
+        return None
+    row, col = map(int, np.argwhere(bad)[0])
+    return row, col, int(bad.sum())
+
+
 def check_ids(ids: np.ndarray, feat_dim: int, field_names: Sequence[str] | None = None) -> None:
     """Raise ValueError naming the first field and value outside [0, feat_dim)."""
     ids = np.asarray(ids)
-    bad = (ids < 0) | (ids >= feat_dim)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
+    found = out_of_range(ids, feat_dim)
+    if found is not None:
+        row, col, count = found
         name = field_names[col] if field_names is not None else f"#{col}"
         raise ValueError(
             f"feature id {int(ids[row, col])} in field {name!r} (column {col}, row {row}) "
-            f"is outside [0, {feat_dim}); {int(bad.sum())} ids are out of range in all")
+            f"is outside [0, {feat_dim}); {count} ids are out of range in all")
 
 
 def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import Dataset, out_of_range
 from .errors import DataError
 from .syntax import ID_LIMIT, is_id, is_number
 from .textfile import read_lines
@@ -65,9 +65,9 @@ def read_libfm(path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_range(ids: np.ndarray, feat_dim: int, path: str) -> None:
-    bad = (ids < 0) | (ids >= feat_dim)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
+    found = out_of_range(ids, feat_dim)
+    if found is not None:
+        row, col, _ = found
         raise DataError(path, row + 1, f"feature id {int(ids[row, col])} in field {col + 1} "
                                        f"is outside [0, {feat_dim})")
 

@@ -14,9 +14,8 @@ import numpy as np
 
 from .dataset import Dataset
 from .errors import DataError
-from .featuremap import FeatureMap, Field
-
-SPLITS = ("train", "valid", "test")
+from .featuremap import FeatureMap
+from .prepare import SPLITS, prepare, report
 
 
 def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:
@@ -49,33 +48,6 @@ def _array(path: str) -> np.ndarray:
         raise DataError(path, None, f"cannot read ({exc})") from None
 
 
-def prepare_libfm(opt, out: str, *, command=None, log=None) -> FeatureMap:
-    """libfm / Frappe: ids are given; prepare stores them with a feature map of kind
-    'given' (feat_dim = max id + 1 over the files). Frappe's folder holds its three files."""
-    import sys
-    from .libfm import FRAPPE_FIELDS, FRAPPE_FILES, load_libfm_splits
-    from .prepare import _finish, _fresh, hashed_split
-    paths = opt.paths
-    if opt.kind == "frappe":
-        paths = tuple(os.path.join(paths[0], name) for name in FRAPPE_FILES)
-    names = FRAPPE_FIELDS if opt.kind == "frappe" else None
-    parts = load_libfm_splits(paths, field_names=names)
-    if len(parts) == 1:
-        whole = parts[0]
-        split = hashed_split(opt.split_seed, 0, len(whole), opt.fractions)
-        parts = tuple(whole.take(np.flatnonzero(split == s)) for s in range(3))
-    tmp = _fresh(out)
-    for split, part in zip(SPLITS, parts):
-        np.save(os.path.join(tmp, f"{split}.ids.npy"), part.ids)
-        np.save(os.path.join(tmp, f"{split}.labels.npy"), part.labels)
-    fields = tuple(Field(n, "given") for n in parts[0].field_names)
-    info = {"rows": {s: len(p) for s, p in zip(SPLITS, parts)}, "kind": opt.kind,
-            "split": opt.split_rule() if opt.kind != "frappe" else {"how": "files"},
-            "sources": [{"path": os.path.abspath(p), "size": os.path.getsize(p)} for p in paths],
-            "cardinalities": list(parts[0].cardinalities), "command": command or " ".join(sys.argv)}
-    return _finish(tmp, out, FeatureMap(fields, 1, opt.label, parts[0].feat_dim, info))
-
-
 def cache_folder(opt) -> str:
     """Where `--dataset KIND:PATH` keeps its prepared data: $DCNMIX_CACHE (default
     ~/.cache/dcnmix)/prepared/<key>, the key a hash of the options and of each input file's
@@ -91,7 +63,6 @@ def cache_folder(opt) -> str:
 
 def prepared_splits(opt, log=print) -> tuple[Dataset, Dataset, Dataset]:
     """The splits of `opt` through the prepare cache: prepared the first time, reused after."""
-    from .prepare import prepare, report
     folder = cache_folder(opt)
     if os.path.isfile(os.path.join(folder, "feature_map.json")):
         log(f"prepared data: reusing {folder}")

@@ -1,0 +1,77 @@
+"""`dcnmix prepare`: raw files -> a prepared folder the trainers read without parsing.
+
+    prepare(PrepareOptions(kind="criteo", paths=("train.txt",)), "prepared/criteo")
+
+Reads with pyarrow's multithreaded C++ CSV reader (or its Parquet reader, or polars'),
+streaming: one block of rows at a time, so memory holds the vocabulary, not the file. Two
+passes: the first counts the tokens of the training rows (polars value counts, merged in C);
+the second encodes every row (a polars join against the kept tokens) straight into .npy
+files. The output folder:
+
+    feature_map.json              fields, tokens with counts, offsets, feat_dim, rows per split,
+                                  split rule and seed, sources (size, sha256), out-of-vocabulary
+                                  shares per field and split, the command
+    {train,valid,test}.ids.npy    int32 [rows, fields], memory-mappable (np.load(mmap_mode='r'))
+    {train,valid,test}.labels.npy float32 [rows]
+
+Splits: three files; a split column (train / valid|validation / test); time order
+(`order_by`: the earliest 80% of rows train, the next 10% validate); or a seeded random split
+that needs no row count: row i goes to train / valid / test by a hash of (split_seed, i)
+(80/10/10 in expectation). Bad input is a DataError naming the file and the line.
+
+The modules, one job each: options (PrepareOptions), readers (one per source kind, the
+header check, error location), splits, rows (the checked rows both passes walk), counting
+(pass one), scan (sha256, size and Criteo column counts, in a thread), encoding (pass two),
+output (the folder, renamed into place), summary (`report`, what prepare prints), libfm
+(libfm / Frappe: ids given). What a field kind does is dcnmix.data.fieldkinds'.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+from ..errors import DataError
+from ..featuremap import FeatureMap
+from ..textfile import check_unchanged, stamp
+from .counting import count_pass
+from .encoding import encode_pass
+from .libfm import prepare_libfm
+from .options import LIBFM_KINDS, SOURCE_KINDS, SPLITS, PrepareOptions
+from .output import finish, fresh
+from .readers import iter_batches
+from .summary import report
+from .scan import check_scan, scan_sources
+from .splits import Splitter, hashed_split
+
+__all__ = ["PrepareOptions", "SOURCE_KINDS", "SPLITS", "Splitter", "count_pass", "encode_pass",
+           "hashed_split", "iter_batches", "prepare", "prepare_libfm", "report"]
+
+
+def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=None) -> FeatureMap:
+    """Prepare `opt`'s data into the folder `out` (see the module docstring); returns the
+    feature map. The folder is complete once feature_map.json exists (written last)."""
+    if opt.kind in LIBFM_KINDS:
+        return prepare_libfm(opt, out, command=command, log=log)
+    log = log or (lambda *_: None)
+    t0 = time.time()
+    present = [p for p in opt.paths if os.path.isfile(p)]
+    stamps = {p: stamp(p) for p in present}
+    scanning, sources = scan_sources(present, opt)
+    splitter = Splitter(opt)
+    fields, rows = count_pass(opt, splitter, log)
+    check_scan(scanning, sources, stamps)
+    if rows[0] == 0:
+        raise DataError(opt.paths[0], None, "no training rows (check the split)")
+    fmap = FeatureMap(fields, opt.min_count, opt.label)
+    tmp = fresh(out)
+    oov = encode_pass(opt, splitter, fmap, rows, tmp, log)
+    for path, before in stamps.items():
+        check_unchanged(path, before)
+    info = {"rows": dict(zip(SPLITS, rows)), "split": opt.split_rule(),
+            "sources": [sources[p] for p in opt.paths], "kind": opt.kind,
+            "options": {k: v for k, v in dataclasses.asdict(opt).items() if k not in ("kind", "paths")},
+            "oov": oov, "command": command or " ".join(sys.argv),
+            "seconds": round(time.time() - t0, 2)}
+    return finish(tmp, out, dataclasses.replace(fmap, info=info))

@@ -1,0 +1,66 @@
+"""The twin's trainer (dcnmix.backends.Trainer, made by dcnmix_torch.backend): eager torch,
+the optimisers of dcnmix.optimizers as torch.optim's own."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from dcnmix.config import TrainConfig
+
+from .model import count_params, model_for
+from .serialization import safe_load
+from .optim import make_optimizer, set_learning_rate
+from .steps import predict, train_step
+
+
+class TorchTrainer:
+    """Model, optimiser and steps for any model of dcnmix.models (cfg.model; see dcnmix.loop,
+    --framework torch).
+
+    tc.dtype float32 (default) or float64 (the model in double precision); tc.mixture does
+    not apply (the twin computes the seed's expert order); the lazy embedding optimisers are
+    JAX's alone (dcnmix_torch.backend declares what the twin supports)."""
+
+    name = "torch"
+    state_file = "state.pt"
+
+    def __init__(self, cfg, tc: TrainConfig = TrainConfig()):
+        self.cfg = cfg
+        torch.manual_seed(tc.seed)
+        self.model = model_for(cfg)
+        if tc.dtype == "float64":
+            self.model = self.model.double()
+        self.optimizer = make_optimizer(self.model, tc)
+        self.n_params = count_params(self.model)
+
+    def train_chunks(self, dataset, order: list[np.ndarray]):
+        """Train on the batches `order` (row indices) of `dataset`; yields (rows done, [loss])."""
+        for b in order:
+            yield len(b), [train_step(self.model, self.optimizer, dataset.ids[b], dataset.labels[b])]
+
+    def set_learning_rate(self, lr: float) -> None:
+        set_learning_rate(self.optimizer, lr)
+
+    def predict(self, ids: np.ndarray) -> np.ndarray:
+        return predict(self.model, ids)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
+                                   strict=True)
+
+    def state_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "rng": torch.get_rng_state()}, buf)
+        return buf.getvalue()
+
+    def restore_state(self, data: bytes) -> None:
+        blob = safe_load(io.BytesIO(data))
+        self.model.load_state_dict(blob["model"], strict=True)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        torch.set_rng_state(blob["rng"])
