@@ -130,12 +130,11 @@ def data_spec(args):
 
 
 def run_train(args, framework: str | None = None) -> int:
-    from .backends import check_supported
     from .loop import set_threads, train
     framework = framework or args.framework
     tc, options = train_config(args), model_options(args)
-    check_supported(framework, ModelConfig.create(field_num=1, feat_dim=1, **options), tc,
-                    mesh=args.mesh is not None or args.coordinator is not None)
+    backends.check_supported(framework, ModelConfig.create(field_num=1, feat_dim=1, **options),
+                             tc, mesh=args.mesh is not None or args.coordinator is not None)
     if args.threads is not None:
         set_threads(framework, args.threads)      # before _scale_out may start jax
     mesh, out = _scale_out(args, framework)

@@ -27,10 +27,9 @@ class TrainingError(RuntimeError):
 
 def make_trainer(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None,
                  data_budget: int | None = None) -> Trainer:
-    """The trainer of the backend `framework` (dcnmix.backends), after refusing, naming the
-    flag, an option that the backend or the model does not support. data_budget: bytes of
-    training data the JAX trainer keeps on the device (more streams)."""
-    check_supported(framework, cfg, tc, mesh=mesh is not None)
+    """The trainer of the backend `framework` (dcnmix.backends); `fit` has checked the
+    options (check_supported). data_budget: bytes of training data the JAX trainer keeps on
+    the device (more streams)."""
     return backends.get(framework).trainer(cfg, tc, mesh=mesh, data_budget=data_budget)
 
 
@@ -283,15 +282,12 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     tc = train_config or TrainConfig()
     if threads is not None:
         set_threads(framework, threads)
-    if isinstance(config, ModelConfig):
-        check_supported(framework, config, tc, mesh=mesh is not None)
     splits, spec = as_splits(data, log=log)
     if not isinstance(config, ModelConfig):
         config = dict(config)
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
                                        "feat_dim": splits[0].feat_dim,
                                        **model_defaults(config.get("model", "dcn")), **config})
-        check_supported(framework, config, tc, mesh=mesh is not None)
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")
