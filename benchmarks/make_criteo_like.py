@@ -9,7 +9,9 @@ C1-C26, missing values as empty fields. The shape follows the real file:
   * C1-C26: 8-hex-digit hashed tokens; per-column cardinalities from 3 to 2M (scaled down
     with the row count so a small file is not all singletons), Zipf-distributed frequencies
     (exponent 1.1 to 1.4), some columns missing in up to 45% of rows;
-  * label: about 26% positive, from a logistic model of a few columns (so AUC is learnable).
+  * label: about 26% positive, from a logistic model of a few columns (so AUC is learnable):
+    --numeric-weight x log1p(v) of I1, I6 and I11 (default 0.15) plus three categorical
+    columns.
 Written with pyarrow's CSV writer in chunks, so any size fits in memory.
 """
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _zipf_ranks(rng, n: int, card: int, a: float) -> np.ndarray:
     return (rng.zipf(a, n) - 1) % card
 
 
-def make_chunk(rng, n: int, vocab: list[np.ndarray]):
+def make_chunk(rng, n: int, vocab: list[np.ndarray], numeric_weight: float = 0.15):
     import pyarrow as pa
     columns, logit = {}, np.full(n, -1.2)
     for i, share in enumerate(NUMERIC_MISSING):
@@ -55,7 +57,7 @@ def make_chunk(rng, n: int, vocab: list[np.ndarray]):
         if i == 1:
             v = v - rng.choice([0, 0, 0, 1, 2, 3], size=n)
         missing = rng.random(n) < share
-        logit += 0.15 * np.log1p(np.maximum(v, 0)) * (i in (0, 5, 10)) * ~missing
+        logit += numeric_weight * np.log1p(np.maximum(v, 0)) * (i in (0, 5, 10)) * ~missing
         columns[f"I{i + 1}"] = pa.array(v, mask=missing)
     for i, ((card, a, share), tokens) in enumerate(zip(CATEGORICAL, vocab)):
         ranks = _zipf_ranks(rng, n, len(tokens), a)
@@ -67,7 +69,8 @@ def make_chunk(rng, n: int, vocab: list[np.ndarray]):
     return pa.table({"label": label, **columns})
 
 
-def generate(rows: int, out: str, seed: int = 0, chunk: int = 500_000, progress=print) -> None:
+def generate(rows: int, out: str, seed: int = 0, chunk: int = 500_000, progress=print,
+             numeric_weight: float = 0.15) -> None:
     import pyarrow.csv as pcsv
     scale = min(1.0, rows / FULL_ROWS * 4)
     vocab = [_tokens(i, max(2, min(card, int(card * scale) + 2))) for i, (card, _, _) in
@@ -79,7 +82,7 @@ def generate(rows: int, out: str, seed: int = 0, chunk: int = 500_000, progress=
         done = 0
         while done < rows:
             n = min(chunk, rows - done)
-            pcsv.write_csv(make_chunk(rng, n, vocab), fh, options)
+            pcsv.write_csv(make_chunk(rng, n, vocab, numeric_weight), fh, options)
             done += n
             progress(f"{done:,} / {rows:,} rows ({time.time() - t0:.0f} s)")
 
@@ -90,9 +93,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gzip", action="store_true", help="also write OUT.gz")
+    p.add_argument("--numeric-weight", type=float, default=0.15,
+                   help="the label's weight on log1p of I1, I6, I11 (planted numeric signal)")
     args = p.parse_args(argv)
     generate(args.rows, args.out, args.seed,
-             progress=lambda s: print(s, file=sys.stderr, flush=True))
+             progress=lambda s: print(s, file=sys.stderr, flush=True),
+             numeric_weight=args.numeric_weight)
     if args.gzip:
         with open(args.out, "rb") as src, gzip.open(args.out + ".gz", "wb", compresslevel=1) as dst:
             shutil.copyfileobj(src, dst, 1 << 22)

@@ -57,7 +57,7 @@ def paths(run_dir: str, work: str) -> dict:
     out = {
         "jax jit": lambda ids: np.asarray(apply(jax_run.variables, ids)),
         "stablehlo reload": lambda ids: np.asarray(hlo.call(ids)),
-        "onnxruntime": lambda ids: session.run(None, {"ids": ids.astype(np.int64)})[0],
+        "onnxruntime": lambda ids: session.run(None, {"ids": ids.astype(np.int32)})[0],
         "twin eager": _torch(twin.module),
         "twin torch.compile": _torch(compiled),
     }

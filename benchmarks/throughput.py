@@ -34,12 +34,14 @@ class BenchConfig:
     k: int
     order_num: int
     hidden_nums: tuple
+    dense_num: int = 0          # dense values into x0 beside the field embeddings
 
     def model_config(self):
-        from dcnmix.config import ModelConfig
+        from dcnmix.config import Inputs, ModelConfig
         return ModelConfig(field_num=self.field_num, feat_dim=self.feat_dim, emb_num=self.emb_num,
                            order_num=self.order_num, r=self.r, k=self.k, dropout=0.1,
-                           method="parallel", hidden_nums=self.hidden_nums, cross="mix")
+                           method="parallel", hidden_nums=self.hidden_nums, cross="mix",
+                           inputs=Inputs(dense_num=self.dense_num))
 
 
 CONFIGS = {
@@ -47,6 +49,9 @@ CONFIGS = {
                         10, 72, 16, 16, 4, 2, (128, 64, 32)),
     "criteo": BenchConfig("criteo-like (39 fields, 1M ids, M=624, r=64, K=4, order 3, DNN 512-256-128)",
                           39, 1_000_000, 16, 64, 4, 3, (512, 256, 128)),
+    "criteo-dense": BenchConfig("criteo-like, the paper's setup (26 fields + 13 dense values, 1M "
+                                "ids, M=429, r=64, K=4, order 3, DNN 512-256-128)",
+                                26, 1_000_000, 16, 64, 4, 3, (512, 256, 128), dense_num=13),
 }
 
 
@@ -68,10 +73,20 @@ def timed(run_window, windows: int = 5, min_seconds: float = 0.3) -> float:
 
 
 def batches_for(bc: BenchConfig, batch: int, count: int, seed: int = 0):
+    """(inputs, labels [count, batch]): inputs ids [count, batch, F], or with dense values the
+    typed dict (dcnmix.data.features) of such arrays."""
     rng = np.random.default_rng(seed)
     ids = rng.integers(0, bc.feat_dim, (count, batch, bc.field_num)).astype(np.int32)
     labels = (rng.random((count, batch)) < 0.3).astype(np.float32)
+    if bc.dense_num:
+        dense = np.log1p(rng.geometric(0.05, (count, batch, bc.dense_num))).astype(np.float32)
+        return {"ids": ids, "dense": dense}, labels
     return ids, labels
+
+
+def _each(inputs, fn):
+    """fn applied to every array of a batch (a bare array or the typed dict)."""
+    return {k: fn(v) for k, v in inputs.items()} if isinstance(inputs, dict) else fn(inputs)
 
 
 # ---------------------------------------------------------------- JAX
@@ -87,7 +102,8 @@ def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str 
     put = backend.fns.put
     train_step, train_steps, predict_batch = backend.fns.step, backend.fns.resident, backend.fns.predict
     ids, labels = batches_for(bc, batch, SCAN)
-    flat_ids, flat_labels = ids.reshape(-1, bc.field_num), labels.reshape(-1)
+    flat_ids = _each(ids, lambda v: v.reshape(-1, *v.shape[2:]))
+    flat_labels = labels.reshape(-1)
     box = {"state": backend.state}
     if scan:
         ids_d, labels_d = put(flat_ids), put(flat_labels)
@@ -101,10 +117,12 @@ def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str 
     else:
         def window(n):  # the trainer's per-step path: numpy batches from the host
             for i in range(n):
-                box["state"], loss = train_step(box["state"], ids[i % SCAN], labels[i % SCAN])
+                box["state"], loss = train_step(box["state"], _each(ids, lambda v: v[i % SCAN]),
+                                                labels[i % SCAN])
             loss.block_until_ready()
         per_step = timed(window)
-    dev_ids = put(ids[0])
+    first = _each(ids, lambda v: v[0])
+    dev_ids = put(first)
 
     def eval_window(n):
         for _ in range(n):
@@ -112,7 +130,7 @@ def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str 
         out.block_until_ready()
     result = {"train": batch / per_step, "eval": batch / timed(eval_window)}
     if not scan:
-        cost = train_step.lower(box["state"], ids[0], labels[0]).compile().cost_analysis()
+        cost = train_step.lower(box["state"], first, labels[0]).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         result["flops_per_example"] = float(cost.get("flops", float("nan"))) / batch
     return result
@@ -143,9 +161,18 @@ def _sync():
         torch.cuda.synchronize()
 
 
+def _torch_batches(ids) -> list:
+    """Each batch of `ids` (batches_for) as the twin takes it, on TORCH_DEVICE."""
+    import torch
+    convert = lambda v: torch.as_tensor(v, dtype=torch.long if v.dtype == np.int32 else torch.float32,
+                                        device=TORCH_DEVICE)
+    count = len(ids["ids"] if isinstance(ids, dict) else ids)
+    return [_each(ids, lambda v: convert(v[i])) for i in range(count)]
+
+
 def _torch_train_window(model, step_fn, ids, labels):
     import torch
-    tid = [torch.as_tensor(x, dtype=torch.long, device=TORCH_DEVICE) for x in ids]
+    tid = _torch_batches(ids)
     tlab = [torch.as_tensor(y, device=TORCH_DEVICE) for y in labels]
 
     def window(n):
@@ -176,8 +203,7 @@ def bench_twin(bc: BenchConfig, batch: int, compiled: bool) -> dict:
 
 
 def _torch_eval_window(model, fn, ids):
-    import torch
-    tid = [torch.as_tensor(x, dtype=torch.long, device=TORCH_DEVICE) for x in ids]
+    tid = _torch_batches(ids)
 
     def window(n):
         model.eval()
@@ -189,7 +215,10 @@ def _torch_eval_window(model, fn, ids):
 
 
 def bench_deepctr(bc: BenchConfig, batch: int) -> dict:
-    """DeepCTR-Torch's DCNMix, matching sizes: one SparseFeat per field (ids split evenly)."""
+    """DeepCTR-Torch's DCNMix, matching sizes: one SparseFeat per field (ids split evenly);
+    None for a config with dense values (not measured)."""
+    if bc.dense_num:
+        return None
     import torch
     import torch.nn.functional as F
     from deepctr_torch.inputs import SparseFeat
@@ -299,7 +328,9 @@ def main(argv=None) -> int:
             results = {}
             for name in names:
                 print(f"{key} batch {batch}: {name}", file=sys.stderr, flush=True)
-                results[name] = IMPLS[name](bc, batch)
+                measured = IMPLS[name](bc, batch)
+                if measured is not None:
+                    results[name] = measured
             base = results.get("twin eager (seed's code)", {}).get("train")
             for name, r in results.items():
                 ratio = f"{r['train'] / base:.2f}x" if base else "-"

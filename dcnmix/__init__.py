@@ -12,7 +12,8 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "ModelConfig": "dcnmix.config", "TrainConfig": "dcnmix.config", "Variant": "dcnmix.config",
-    "PRESETS": "dcnmix.config", "MODELS": "dcnmix.config",
+    "PRESETS": "dcnmix.config", "MODELS": "dcnmix.config", "Inputs": "dcnmix.config",
+    "DataOptions": "dcnmix.data.options",
     "Dataset": "dcnmix.data", "DataSpec": "dcnmix.data", "DataError": "dcnmix.data",
     "load_splits": "dcnmix.data",
     "train": "dcnmix.loop", "fit": "dcnmix.loop", "Trained": "dcnmix.loop",

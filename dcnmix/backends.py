@@ -56,8 +56,11 @@ def predict_in_batches(predict: Callable[[np.ndarray], Any], ids: np.ndarray,
                        batch_size: int = 8192) -> np.ndarray:
     """Probabilities (float64) of every row of ids, `batch_size` rows per call of `predict`
     (any function of a batch of ids: a Predictor, a jitted step); empty ids give an empty
-    result. The one batched predict loop of both frameworks and of dcnmix.inference."""
-    out = [np.asarray(predict(ids[i:i + batch_size])) for i in range(0, len(ids), batch_size)]
+    result. The one batched predict loop of both frameworks and of dcnmix.inference. `ids`
+    may be a typed batch (dcnmix.data.features), sliced the same way."""
+    from .data import features
+    out = [np.asarray(predict(features.take(ids, slice(i, i + batch_size))))
+           for i in range(0, features.rows(ids), batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
@@ -74,7 +77,7 @@ class Backend(Protocol):
     def trainer(self, cfg: ModelConfig, tc: TrainConfig, *, mesh=None,
                 data_budget: int | None = None) -> Trainer: ...
     def predictor(self, cfg: ModelConfig, arrays: dict[str, np.ndarray]) -> Predictor: ...
-    def export(self, fmt: str, predictor: Predictor, out: str) -> dict: ...
+    def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict: ...
     def set_threads(self, threads: int) -> None: ...
     def scale_out(self, *, mesh: str | None, coordinator: str | None,
                   num_processes: int | None, process_id: int | None) -> tuple[Any, int, str]:
@@ -134,6 +137,11 @@ def export_formats() -> dict[str, str]:
     return {fmt: name for name in available() for fmt in get(name).export_formats}
 
 
+# what a model with typed inputs trains with, in every backend: the lazy row-wise optimiser
+# and the mesh's sharded steps read the ids alone
+TYPED_SUPPORTS = {"embedding_optimizer": ("dense",), "mesh": (False,)}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -143,8 +151,11 @@ def check_supported(framework: str, cfg: ModelConfig, tc: TrainConfig, *, mesh: 
     one place that reads both declarations (Backend.supports, ModelSpec.supports)."""
     from .models import spec
     asked = {**{k: getattr(tc, k) for k in TrainConfig.__dataclass_fields__}, "mesh": bool(mesh)}
-    for owner, supports in ((f"the {framework} backend", get(framework).supports),
-                            (f"model {cfg.model}", spec(cfg.model).supports)):
+    declared = [(f"the {framework} backend", get(framework).supports),
+                (f"model {cfg.model}", spec(cfg.model).supports)]
+    if cfg.inputs.typed:
+        declared.append(("typed inputs (dense or multi-valued fields)", TYPED_SUPPORTS))
+    for owner, supports in declared:
         for option, allowed in supports.items():
             if asked[option] not in allowed:
                 shown = _flag(option) if option == "mesh" else f"{_flag(option)} {asked[option]}"

@@ -23,12 +23,14 @@ import os
 import sys
 
 from . import backends
-from .config import (MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError, ModelConfig,
+from .config import (MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError, Inputs, ModelConfig,
                      TrainConfig, Variant, model_defaults)
-from .flags import Formatter, buckets, byte_size, csv_list, add_fields, flag, one_line
+from .data.options import DATA_FIELDS, DataOptions
+from .flags import Formatter, byte_size, add_fields, csv_list, flag, one_line
 
-# ModelConfig fields that are not flags: the data gives the shape; the variant has its own
-NOT_FLAGS = ("field_num", "feat_dim", "variant")
+# ModelConfig fields that are not flags: the data gives the shape; the variant and the typed
+# inputs have their own
+NOT_FLAGS = ("field_num", "feat_dim", "variant", "inputs")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,22 +67,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                          "'auto' lets JAX detect the cluster (TPU pods, SLURM)")
     so.add_argument("--num-processes", type=int, default=None, help="processes in all")
     so.add_argument("--process-id", type=int, default=None, help="this process's index")
-    d = p.add_argument_group("data")
+    d = p.add_argument_group("data: criteo, csv and parquet columns, types, split (docs/data.md)")
     d.add_argument("--synthetic-rows", type=int, default=100_000, help="synthetic: rows")
-    add_column_arguments(d)
-    d.add_argument("--split-seed", type=int, default=0,
-                   help="the random split's seed (and the synthetic data's), apart from --seed")
+    add_fields(d, DataOptions)
+    t = p.add_argument_group("typed inputs: how the model takes dense and multi-valued fields")
+    add_fields(t, Inputs, skip=("dense_num", "multi_num"), default_none=True)
 
 
-def add_column_arguments(d) -> None:
-    d.add_argument("--label", default="label", help="csv/parquet: label column")
-    d.add_argument("--categorical", type=csv_list, default=(),
-                   help="csv/parquet: comma-separated categorical columns")
-    d.add_argument("--numeric", type=csv_list, default=(),
-                   help="csv/parquet: comma-separated numeric columns (log-bucketed)")
-    d.add_argument("--delimiter", default=",", help="csv: the field separator")
-    d.add_argument("--min-count", type=int, default=2,
-                   help="criteo/csv/parquet: keep tokens seen at least this often in training")
+def data_options(args) -> dict:
+    """The DataOptions fields from the flags (one definition for prepare and train)."""
+    out = {name: getattr(args, name) for name in DATA_FIELDS}
+    out["buckets"] = tuple(out["buckets"] or ())
+    return out
 
 
 def _model_default_text(name: str) -> str:
@@ -106,15 +104,16 @@ def model_options(args) -> dict:
              if f.name not in NOT_FLAGS and hasattr(args, f.name)}
     model = given.get("model", "dcn")
     options = {**model_defaults(model), **given}
+    options.update({f: getattr(args, f) for f in ("pooling", "dense_embedding")
+                    if getattr(args, f, None) is not None})
     variant_flags = {f: getattr(args, f) for f in VARIANT_FIELDS if getattr(args, f) is not None}
     if model != "dcn":
         dcn_only = ["preset"] * (args.preset != "seed") + list(variant_flags)
         if dcn_only:
             raise ConfigError(dcn_only[0], f"a DCN-Mix option, not one of model {model}")
-        ModelConfig.create(field_num=1, feat_dim=1, **options)
-        return options
-    options["variant"] = Variant.preset(args.preset).replace(**variant_flags)
-    ModelConfig(field_num=1, feat_dim=1, **options)
+    else:
+        options["variant"] = Variant.preset(args.preset).replace(**variant_flags)
+    ModelConfig.create(field_num=1, feat_dim=1, **options)
     return options
 
 
@@ -124,9 +123,7 @@ def train_config(args) -> TrainConfig:
 
 def data_spec(args):
     from .data import DataSpec
-    return DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows,
-                    split_seed=args.split_seed, label=args.label, categorical=args.categorical,
-                    numeric=args.numeric, min_count=args.min_count, delimiter=args.delimiter)
+    return DataSpec(spec=args.dataset, synthetic_rows=args.synthetic_rows, **data_options(args))
 
 
 def run_train(args, framework: str | None = None) -> int:
@@ -169,19 +166,8 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("split (default: a seeded random 80/10/10 split)")
     for name in ("train", "valid", "test"):
         s.add_argument(f"--{name}", default=None, help=f"the {name} file (all three, or none)")
-    s.add_argument("--split-column", default=None,
-                   help="a column saying train, valid (validation) or test for each row")
-    s.add_argument("--order-by", default=None,
-                   help="a numeric or time column: the earliest 80%% of rows train, the next 10%% "
-                        "validate, the rest test")
-    s.add_argument("--split-seed", type=int, default=0, help="the random split's seed")
-    c = p.add_argument_group("columns")
-    add_column_arguments(c)
-    c.add_argument("--columns", type=csv_list, default=(),
-                   help="csv without a header line: the names of its columns")
-    c.add_argument("--hash-buckets", type=buckets, default=(), metavar="FIELD=N,...",
-                   help="categorical fields too large to enumerate: id = 2 + fnv1a64(token) %% N "
-                        "(no vocabulary, no out-of-vocabulary id)")
+    add_fields(p.add_argument_group("data: columns, types, split, encoding (docs/data.md)"),
+               DataOptions)
 
 
 def run_prepare(args) -> int:
@@ -196,11 +182,7 @@ def run_prepare(args) -> int:
         path = path or default_frappe_dir()
     elif not files and not path:
         raise ValueError(f"{args.spec}: give a file ({kind}:PATH) or --train/--valid/--test")
-    opt = PrepareOptions(kind=kind, paths=files or (path,), label=args.label,
-                         categorical=args.categorical, numeric=args.numeric,
-                         delimiter=args.delimiter, columns=args.columns, min_count=args.min_count,
-                         split_column=args.split_column, order_by=args.order_by,
-                         split_seed=args.split_seed, hash_buckets=args.hash_buckets)
+    opt = PrepareOptions(kind=kind, paths=files or (path,), **data_options(args))
     command = "dcnmix prepare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["prepare"] else None
     fmap = prepare(opt, args.out, command=command, log=_status)
     print(file=sys.stderr)
@@ -224,6 +206,9 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=65536, help="rows per forward pass")
     p.add_argument("--keep", default=None, help="a column of the input copied beside each "
                                                 "probability (a key)")
+    p.add_argument("--warn-oov", type=float, default=0.05, metavar="SHARE",
+                   help="warn about fields whose rows (elements, multi-valued) got the "
+                        "out-of-vocabulary or missing id more often than this")
 
 
 def run_predict(args) -> int:
@@ -235,6 +220,12 @@ def run_predict(args) -> int:
     result = predict_file(run, args.data, args.out, batch_size=args.batch_size, keep=args.keep,
                           log=_status)
     print(file=sys.stderr)
+    for name, share in result["shares"].items():
+        for what in ("oov", "missing"):
+            if share[what] > args.warn_oov:
+                label = "out of vocabulary" if what == "oov" else "missing"
+                print(f"warning: field {name}: {share[what]:.1%} {label} (--warn-oov "
+                      f"{args.warn_oov:g})", file=sys.stderr)
     line = f"{result['rows']:,} rows scored"
     if "auc" in result:
         line += f"; AUC {result['auc']:.5f}, logloss {result['logloss']:.5f}"
@@ -253,11 +244,14 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
                    help="; ".join(f"{fmt} ({name} backend)" for fmt, name in formats().items()))
     p.add_argument("--out", required=True, help="the exported file (the feature map is copied "
                                                 "beside it)")
+    p.add_argument("--platforms", type=csv_list, default=None, metavar="P,P",
+                   help="stablehlo: compile for these platforms (cpu, cuda, rocm, tpu; default: "
+                        "this machine's)")
 
 
 def run_export(args) -> int:
     from .export import export_run
-    info = export_run(args.run_dir, args.format, args.out)
+    info = export_run(args.run_dir, args.format, args.out, platforms=args.platforms)
     print(f"wrote {info['file']} ({info['format']}, input {info['input']}"
           + (f", opset {info['opset']}" if "opset" in info else "") + ")"
           + (f"; feature map {info['feature_map']}" if "feature_map" in info else ""))

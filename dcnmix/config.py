@@ -27,6 +27,7 @@ INITS = ("seed", "deepctr", "torchrec")
 MIXTURES = ("gemm", "experts")
 DTYPES = ("float32", "bfloat16", "float64")
 EMBEDDING_OPTIMIZERS = ("dense", "lazy")
+POOLINGS = ("mean", "sum")
 PRODUCTS = ("inner", "outer", "both")
 
 # the models (declared once each in dcnmix.models): their names, the options each has
@@ -118,6 +119,49 @@ PRESETS = {
 
 
 @dataclasses.dataclass(frozen=True)
+class Inputs:
+    """The typed inputs beside the single-id fields, the same for every model (the input
+    layer, dcnmix_jax.inputs / dcnmix_torch.inputs; docs/data.md):
+
+        dense_num        dense values [B, D] (transformed by the data's feature map)
+        multi_num        multi-valued fields [B, Fm, L] (ids, -1 = padding), each pooled into
+                         one field embedding by `pooling` (mean or sum of its elements')
+        dense_embedding  each dense value times a learned vector, a field of its own (what
+                         FM, FFM, PNN, DeepFM and NFM need); off: DCN's x0 = [embeddings; dense]
+
+    The default, no typed inputs, is the seed's: ids [B, field_num] only."""
+
+    dense_num: int = _option(0, "dense (continuous) values per row")
+    multi_num: int = _option(0, "multi-valued fields (lists of ids) per row")
+    pooling: str = _option("mean", "how a multi-valued field's element embeddings pool", POOLINGS)
+    dense_embedding: bool = _option(False, "embed each dense value as value x a learned vector "
+                                           "(a field) instead of concatenating it to x0")
+
+    def __post_init__(self):
+        _check_choices(self)
+        for name in ("dense_num", "multi_num"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(name, f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+
+    @property
+    def typed(self) -> bool:
+        return bool(self.dense_num or self.multi_num)
+
+    def fields(self, field_num: int) -> int:
+        """Field embeddings the input layer yields: single-id fields, pooled multi-valued
+        fields and, with dense_embedding, one per dense value."""
+        return field_num + self.multi_num + (self.dense_num if self.dense_embedding else 0)
+
+    @property
+    def concatenated(self) -> int:
+        """Dense values appended to x0 as they are (0 with dense_embedding)."""
+        return 0 if self.dense_embedding else self.dense_num
+
+
+INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(Inputs))
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Constructor arguments of dcnmix_jax.DCN and dcnmix_torch.DCN: the seed's names and
     defaults, then the variant options as one `Variant`; or, with `model` other than 'dcn',
@@ -141,14 +185,20 @@ class ModelConfig:
     batch_norm: bool = _option(True, "pnn, deepfm, nfm: BatchNorm after each DNN layer "
                                      "(DCN's DNN always has it)")
     product: str = _option("inner", "pnn: inner products (IPNN), outer (OPNN) or both", PRODUCTS)
+    inputs: Inputs = Inputs()
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_nums", tuple(int(h) for h in self.hidden_nums))
         if isinstance(self.variant, dict):
             object.__setattr__(self, "variant", Variant(**self.variant))
+        if isinstance(self.inputs, dict):
+            object.__setattr__(self, "inputs", Inputs(**self.inputs))
         _check_choices(self)
         self._check_options()
-        for name in ("field_num", "feat_dim", "emb_num", "order_num", "r", "k"):
+        self._check_inputs()
+        if self.inputs.fields(self.field_num) + self.inputs.dense_num < 1:
+            raise ConfigError("field_num", "a model needs at least one field")
+        for name in ("feat_dim", "emb_num", "order_num", "r", "k"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.hidden_nums or min(self.hidden_nums) < 1:
@@ -159,13 +209,22 @@ class ModelConfig:
             raise ConfigError("cross", "the variant options apply to cross='mix' only "
                                        "(DCN-V2 has no experts)")
 
+    def _check_inputs(self) -> None:
+        """Dense values go into x0 as they are only where the model has an x0 (the DCN family,
+        the DNN); the other models embed them (dense_embedding)."""
+        if self.field_num is None or int(self.field_num) < (0 if self.inputs.typed else 1):
+            raise ConfigError("field_num", f"field_num must be >= 1, got {self.field_num!r}")
+        if self.inputs.concatenated and not _models.spec(self.model).dense_concat:
+            raise ConfigError("dense_embedding", f"model {self.model} takes dense values as "
+                                                 "embedded fields: --dense-embedding on")
+
     def _check_options(self) -> None:
         """A model's options only (OPTIONS[model]): a cross network needs order_num; the
         options of other models keep their defaults."""
         if "order_num" in OPTIONS[self.model] and self.order_num is None:
             raise ConfigError("order_num", f"model {self.model} needs order_num (cross layers)")
         for f in dataclasses.fields(self):
-            if f.name in ("field_num", "feat_dim", "model") or f.name in OPTIONS[self.model]:
+            if f.name in ("field_num", "feat_dim", "model", "inputs") or f.name in OPTIONS[self.model]:
                 continue
             if getattr(self, f.name) != f.default:
                 owners = [m for m, names in OPTIONS.items() if f.name in names]
@@ -188,7 +247,13 @@ class ModelConfig:
         variant = fields.pop("variant", Variant())
         if isinstance(variant, dict):
             variant = Variant(**variant)
-        return cls(**fields, variant=variant.replace(**options))
+        inputs = fields.pop("inputs", Inputs())
+        inputs = Inputs(**inputs) if isinstance(inputs, dict) else inputs
+        typed = {k: fields.pop(k) for k in INPUT_FIELDS if k in fields}
+        if "dense_embedding" not in typed and not _models.spec(model).dense_concat:
+            typed["dense_embedding"] = bool(typed.get("dense_num", inputs.dense_num))
+        return cls(**fields, variant=variant.replace(**options),
+                   inputs=dataclasses.replace(inputs, **typed))
 
     @classmethod
     def preset(cls, name: str, **fields) -> "ModelConfig":
@@ -200,19 +265,28 @@ class ModelConfig:
         return self.variant.preset_name()
 
     @property
+    def fields(self) -> int:
+        """Field embeddings the input layer yields (field_num without typed inputs)."""
+        return self.inputs.fields(self.field_num)
+
+    @property
     def input_num(self) -> int:
-        """M, the width of the concatenated embeddings and of every cross layer."""
-        return self.field_num * self.emb_num
+        """M, the width of x0 (the concatenated embeddings, then any dense values as they
+        are) and of every cross layer."""
+        return self.fields * self.emb_num + self.inputs.concatenated
 
     def kwargs(self) -> dict:
         """Keyword arguments of the model in either framework: DCN(**cfg.kwargs()), or
-        dcnmix_*.model.model_for(cfg), the class declared in dcnmix.models."""
+        dcnmix_*.model.model_for(cfg), the class declared in dcnmix.models; `inputs` only
+        when typed (the seed's constructors otherwise)."""
         names = ("field_num", "feat_dim") + OPTIONS[self.model]
-        return {name: getattr(self, name) for name in names}
+        out = {name: getattr(self, name) for name in names}
+        return {**out, "inputs": self.inputs} if self.inputs != Inputs() else out
 
     def to_dict(self) -> dict:
         """The model's options (a DCN's are the keys written before baselines existed, so old
-        run folders and weights files compare equal); `model` for a baseline."""
+        run folders and weights files compare equal); `model` for a baseline; `inputs` only
+        when typed."""
         out = dataclasses.asdict(self)
         out = {k: v for k, v in out.items() if k in self.kwargs()}
         return out if self.model == "dcn" else {**out, "model": self.model}

@@ -8,9 +8,12 @@ Each backend (dcnmix.backends) declares the formats it writes; today:
   onnx       (torch)  torch.onnx.export of the twin with the weights converted from the run
                       (dcnmix.layout), dynamic batch axis; run with onnxruntime.InferenceSession(FILE)
 
-Both graphs take encoded ids [batch, fields] (int32 for StableHLO; int64 or int32 for ONNX)
-with a symbolic batch dimension and return probabilities [batch]. The run's feature map is
-copied beside the file (FILE's folder, feature_map.json) to encode raw rows. Framework-free.
+Both graphs take the same named inputs with one dtype each (docs/serving.md; dcnmix.data.
+features.serving_inputs): ids int32 [batch, fields], and with typed data dense float32
+[batch, D] and multi int32 [batch, Fm, length], batch and length symbolic; they return
+probabilities [batch]. StableHLO is compiled for the platforms asked (--platforms cpu,cuda;
+default this machine's). The run's feature map is copied beside the file (FILE's folder,
+feature_map.json) to encode raw rows. Framework-free.
 """
 from __future__ import annotations
 
@@ -27,14 +30,14 @@ def formats() -> dict[str, str]:
     return backends.export_formats()
 
 
-def export_run(run_dir: str, fmt: str, out: str) -> dict:
+def export_run(run_dir: str, fmt: str, out: str, *, platforms=None) -> dict:
     """Export and copy the feature map beside `out`; returns what was written."""
     known = formats()
     if fmt not in known:
         raise ValueError(f"unknown format {fmt!r} (expected one of {tuple(known)})")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     run = load_run(run_dir, framework=known[fmt])
-    info = run.backend.export(fmt, run.predictor, out)
+    info = run.backend.export(fmt, run.predictor, out, platforms=platforms)
     fmap = os.path.join(run_dir, "feature_map.json")
     if os.path.exists(fmap):
         target = os.path.join(os.path.dirname(os.path.abspath(out)), "feature_map.json")

@@ -48,6 +48,26 @@ def csv_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+def float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers X,X,..., got {text!r}") from None
+
+
+def rule_pair(text: str) -> tuple[str, str]:
+    """COL=RULE (a bucketing rule: log, quantile:N or boundaries a,b,c)."""
+    name, eq, rule = text.partition("=")
+    if not eq or not name.strip() or not rule.strip():
+        raise argparse.ArgumentTypeError(f"expected COL=RULE (log, quantile:N or a,b,c), got {text!r}")
+    return name.strip(), rule.strip()
+
+
+# dataclass fields whose flag parses its own way (metadata "flag_type")
+FLAG_TYPES = {"buckets": {"type": lambda text: buckets(text), "metavar": "COL=N,..."},
+              "rules": {"type": rule_pair, "action": "append", "metavar": "COL=RULE"}}
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -66,10 +86,18 @@ def add_fields(group, cls, *, skip=(), defaults=None, default_none: bool = False
         if default_text is not None:
             kwargs.update(default=argparse.SUPPRESS,
                           help=f"{kwargs['help']} (default: {default_text(f.name)})")
-        if f.metadata.get("choices"):
+        special = FLAG_TYPES.get(f.metadata.get("flag_type"))
+        if special:
+            kwargs.update(special)
+            kwargs["default"] = None if special.get("action") == "append" else kwargs["default"]
+        elif f.metadata.get("choices"):
             kwargs["choices"] = f.metadata["choices"]
         elif kind == "bool":
             kwargs.update(type=on_off, metavar="on|off")
+        elif kind.startswith("tuple[str"):
+            kwargs.update(type=csv_list, metavar="COL,COL,...")
+        elif kind.startswith("tuple[float"):
+            kwargs.update(type=float_list, metavar="X,X,...")
         elif kind.startswith("tuple"):
             kwargs.update(type=int_list, metavar="N,N,...")
         elif kind.startswith(("int", "float")):

@@ -1,12 +1,14 @@
 """Use a trained model: `load_run(RUN_DIR).predict(rows)` and `dcnmix predict`.
 
     run = dcnmix.load_run("runs/criteo", framework="jax")     # or "torch" (the twin)
-    probs = run.predict(frame)          # polars / pandas DataFrame or dict of raw columns
-    probs = run.predict(ids)            # or already-encoded ids [rows, fields]
+    probs = run.predict(frame)          # polars / pandas DataFrame, Arrow table, dict of columns
+    probs = run.predict(ids)            # or already-encoded ids [rows, fields] (or the typed
+                                        # dict {ids, dense, multi}, dcnmix.data.features)
 
 Raw rows are encoded with the run's saved feature map (feature_map.json), never refitted:
 an unseen token gets the field's out-of-vocabulary id (local 1), an empty value the missing
-id (local 0), a number the same log bucket as in training. The weights are the run's
+id (local 0), a number the same bucket as in training, a dense value the training transform,
+a list its elements' ids (cut at max_len). The weights are the run's
 best.safetensors, checked against the config in its summary. Framework-free: the backend
 chosen by name (dcnmix.backends) builds the model.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from . import backends
 from .backends import predict_in_batches
 from .config import ModelConfig
-from .data import check_ids
+from .data import check_ids, features
 from .data.errors import DataError
 from .data.featuremap import FeatureMap
 from .run import RunError, RunFolder
@@ -54,40 +56,65 @@ class LoadedRun:
             raise AttributeError(name)
         return getattr(self.predictor, name)
 
-    def encode(self, rows) -> np.ndarray:
-        """Global ids int32 [rows, fields] of raw rows (a polars or pandas DataFrame, or a dict
-        of columns) with the run's feature map; ids given as an integer array pass through."""
+    def encode(self, rows):
+        """The model's input (dcnmix.data.features: ids int32 [rows, fields], or the typed
+        dict) of raw rows (a polars or pandas DataFrame, an Arrow table or a dict of columns)
+        with the run's feature map; encoded ids (an integer array, or the typed dict of
+        arrays) pass through."""
         if isinstance(rows, np.ndarray) and np.issubdtype(rows.dtype, np.integer):
             return rows.astype(np.int32, copy=False)
+        if isinstance(rows, dict) and set(rows) <= set(features.NAMES) and "ids" in rows:
+            return {k: np.asarray(v, features.DTYPES[k]) for k, v in rows.items()}
         if self.feature_map is None or self.feature_map.given_feat_dim is not None:
             raise ValueError(f"{self.folder.out}: this run's data had no raw vocabulary "
                              "(synthetic or libfm ids): pass encoded ids [rows, fields]")
-        import polars as pl
-        frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(
-            rows if isinstance(rows, dict) else pl.from_pandas(rows))
+        frame = as_polars(rows)
         missing = [n for n in self.feature_map.field_names if n not in frame.columns]
         if missing:
             raise ValueError(f"the rows lack the run's field(s) {missing}")
-        return self.feature_map.encode(_typed(frame, self.feature_map))
+        return self.feature_map.batch(_typed(frame, self.feature_map))
 
     def predict(self, rows, batch_size: int = 8192) -> np.ndarray:
-        """Probabilities (float64) of rows: raw (see encode) or encoded ids. Empty input
-        gives an empty result."""
-        ids = self.encode(rows)
-        if ids.ndim != 2 or ids.shape[1] != self.config.field_num:
-            raise ValueError(f"ids must have shape [rows, {self.config.field_num}], got {ids.shape}")
-        check_ids(ids, self.config.feat_dim)
-        return predict_in_batches(self.predictor, ids, batch_size)
+        """Probabilities (float64) of rows: raw (see encode) or encoded. Empty input gives an
+        empty result."""
+        batch = self.encode(rows)
+        features.check(batch, self.config)
+        check_ids(features.parts(batch)["ids"], self.config.feat_dim)
+        return predict_in_batches(self.predictor, batch, batch_size)
+
+    def shares(self, rows) -> dict:
+        """{field: {missing, oov}}: shares of raw rows that got a single-id field's missing or
+        out-of-vocabulary id (multi-valued: of its elements), as prepare reports them."""
+        return self.feature_map.shares(self.encode(rows))
+
+
+def as_polars(rows):
+    """A polars DataFrame of a polars or pandas DataFrame, an Arrow table or a dict of
+    columns."""
+    import polars as pl
+    if isinstance(rows, pl.DataFrame):
+        return rows
+    if isinstance(rows, dict):
+        return pl.DataFrame(rows)
+    if type(rows).__module__.startswith("pyarrow"):
+        return pl.from_arrow(rows)
+    if type(rows).__module__.startswith("pandas"):
+        return pl.from_pandas(rows)
+    raise TypeError(f"rows must be a polars or pandas DataFrame, an Arrow table, a dict of "
+                    f"columns or encoded ids; got {type(rows).__name__}")
 
 
 def _typed(frame, fmap: FeatureMap):
-    """Raw columns as the feature map expects them: floats for numeric fields, strings for
-    the others, an empty string being missing (as in prepare)."""
+    """Raw columns as the feature map expects them: numbers for numeric and dense fields
+    (text parsed), lists or text for multi-valued ones, strings for the others, an empty
+    string being missing (as in prepare)."""
     import polars as pl
 
     def column(f):
-        if f.kind == "numeric":
-            return pl.col(f.name).cast(pl.Float64, strict=False)
+        if f.kind in ("numeric", "dense"):
+            return pl.col(f.name)
+        if f.kind == "multivalued":
+            return pl.col(f.name)
         text = pl.col(f.name).cast(pl.String)
         return pl.when(text == "").then(None).otherwise(text).alias(f.name)
     return frame.with_columns([column(f) for f in fmap.fields])
@@ -112,25 +139,24 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
                          "use load_run(...).predict(ids) with encoded ids")
     if kind not in ("criteo", "csv", "parquet") or not path:
         raise ValueError(f"--data {spec!r}: expected criteo:PATH, csv:PATH or parquet:PATH")
-    options = dict(fmap.info.get("options", {}))
-    categorical = tuple(f.name for f in fmap.fields if f.kind in ("categorical", "hashed"))
-    numeric = tuple(f.name for f in fmap.fields if f.kind == "numeric")
-    opt = PrepareOptions(kind=kind, paths=(path,), label=fmap.label,
-                         categorical=() if kind == "criteo" else categorical,
-                         numeric=() if kind == "criteo" else numeric,
-                         delimiter=options.get("delimiter", ","),
-                         columns=tuple(options.get("columns", ())))
+    opt = PrepareOptions(kind=kind, paths=(path,), **reading_options(fmap, kind))
     writer, probs_all, labels_all, rows = _Writer(out, keep), [], [], 0
+    counts = ShareCounts(fmap)
+    from .data.prepare.rows import parse_labels
     for batch in iter_batches(path, opt, extra=(keep,) if keep else (), label_optional=True):
-        probs = run.predict(_typed(batch, fmap), batch_size=batch_size)
+        encoded = run.encode(batch)
+        counts.add(encoded)
+        probs = run.predict(encoded, batch_size=batch_size)
         writer.write(batch, probs)
         probs_all.append(probs)
-        if opt.label in batch.columns and batch[opt.label].null_count() == 0:
-            labels_all.append((batch[opt.label].cast(float).to_numpy() == 1.0).astype(np.float64))
+        if opt.label in batch.columns:
+            y, bad, _ = parse_labels(batch[opt.label], opt.positive)
+            if bad is None:
+                labels_all.append(y.astype(np.float64))
         rows += len(probs)
         log(f"scored {rows:,} rows")
     writer.close()
-    result = {"rows": rows}
+    result = {"rows": rows, "shares": counts.shares()}
     if labels_all and sum(len(x) for x in labels_all) == rows and rows:
         from sklearn.metrics import log_loss, roc_auc_score
         y, p = np.concatenate(labels_all), np.concatenate(probs_all)
@@ -138,6 +164,39 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
             result.update(auc=float(roc_auc_score(y, p)),
                           logloss=float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])))
     return result
+
+
+def reading_options(fmap: FeatureMap, kind: str) -> dict:
+    """The DataOptions that read a file of the run's raw columns as prepare did: the fields'
+    names by kind, the label (and its positive value), the delimiter and the column names."""
+    options = dict(fmap.info.get("options", {}))
+    of = lambda *kinds: tuple(f.name for f in fmap.fields if f.kind in kinds)
+    out = {"label": fmap.label, "delimiter": options.get("delimiter", ","),
+           "columns": tuple(options.get("columns", ())),
+           "positive": (fmap.info.get("labels") or {}).get("positive"),
+           "multivalued_sep": options.get("multivalued_sep", "|")}
+    if kind == "criteo":
+        return {**out, "dense": of("dense")}
+    return {**out, "categorical": of("categorical", "hashed"), "numeric": of("numeric"),
+            "dense": of("dense"), "multivalued": of("multivalued"),
+            "hash_buckets": tuple((f.name, f.buckets) for f in fmap.fields if f.kind == "hashed")}
+
+
+class ShareCounts:
+    """Rows (elements, for multi-valued fields) that got each field's missing or
+    out-of-vocabulary id over the batches added: what `predict` reports beside prepare's."""
+
+    def __init__(self, fmap: FeatureMap):
+        self.fmap, self.totals = fmap, {}
+
+    def add(self, batch) -> None:
+        for name, (missing, oov, n) in self.fmap.share_counts(batch).items():
+            m, o, t = self.totals.get(name, (0, 0, 0))
+            self.totals[name] = (m + missing, o + oov, t + n)
+
+    def shares(self) -> dict:
+        return {name: {"missing": round(m / max(t, 1), 6), "oov": round(o / max(t, 1), 6)}
+                for name, (m, o, t) in self.totals.items()}
 
 
 class _Writer:

@@ -35,7 +35,7 @@ def make_trainer(framework: str, cfg: ModelConfig, tc: TrainConfig, mesh=None,
 
 def evaluate(trainer: Trainer, dataset: Dataset) -> dict:
     from sklearn.metrics import log_loss, roc_auc_score
-    probs = trainer.predict(dataset.ids)
+    probs = trainer.predict(dataset.inputs)
     return {"auc": float(roc_auc_score(dataset.labels, probs)),
             "logloss": float(log_loss(dataset.labels, np.clip(probs, 1e-7, 1 - 1e-7), labels=[0, 1]))}
 
@@ -203,6 +203,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     check_supported(framework, cfg, tc, mesh=mesh is not None)
     for part in splits:
         check_ids(part.ids, cfg.feat_dim, part.field_names)
+        part.check_inputs(cfg)
     check_splits(splits)
     folder = RunFolder(out)
     folder.claim(resume=resume, overwrite=overwrite)
@@ -239,12 +240,21 @@ class Trained(NamedTuple):
     folder: str
 
 
-def as_splits(data, split_seed: int = 0, log=print
+def as_splits(data, split_seed: int = 0, log=print, **options
               ) -> tuple[tuple[Dataset, Dataset, Dataset], DataSpec | None]:
-    """(train, valid, test) and the spec (if any) from a dataset spec string or DataSpec, one
-    Dataset (split 80/10/10 by split_seed), three Datasets, or arrays (ids [n, fields], labels [n])."""
+    """(train, valid, test) and the spec (if any) from a dataset spec string or DataSpec, a
+    DataFrame (polars, pandas) or Arrow table of raw columns, one Dataset (split 80/10/10 by
+    split_seed), three Datasets, or arrays (ids [n, fields], labels [n]). `options`: the
+    DataOptions fields (dcnmix.data.options: label, categorical, numeric, dense, multivalued,
+    order_by, ...) for a spec string or a frame."""
+    from .data.frames import is_frame, frame_spec
+    if is_frame(data):
+        data = frame_spec(data, split_seed=split_seed, log=log, **options)
+    elif options and not isinstance(data, str):
+        raise TypeError(f"data options {sorted(options)} apply to a spec string or a DataFrame, "
+                        f"not to {type(data).__name__}")
     if isinstance(data, str):
-        data = DataSpec(spec=data, split_seed=split_seed)
+        data = DataSpec(spec=data, split_seed=split_seed, **options)
     if isinstance(data, DataSpec):
         return data.load(log=log), data
     if isinstance(data, Dataset):
@@ -267,7 +277,7 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
           train_config: TrainConfig | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True,
           log=print, mesh=None, threads: int | None = None,
-          data_budget: int | None = None) -> Trained:
+          data_budget: int | None = None, **data_options) -> Trained:
     """Train a DCN or a baseline in either framework and write its run folder; the CLI is a
     thin layer over it.
 
@@ -278,15 +288,22 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     config: a ModelConfig, or a dict of its fields (variant options by name allowed) where
     field_num and feat_dim default to the data's, and the rest to model_defaults(model): a
     DCN's emb_num 16 and order_num 2, a baseline's seed preset ({"model": "fm"}).
-    data_budget: bytes of training data kept on the device (JAX); a larger split streams."""
+    data_budget: bytes of training data kept on the device (JAX); a larger split streams.
+
+    data may be a DataFrame (polars or pandas) or an Arrow table of raw columns, typed by
+    `data_options` (the DataOptions fields; the same options as `dcnmix prepare`):
+
+        train({"order_num": 2}, df, label="click", positive="yes", categorical=["site"],
+              dense=["ctr", "price"], multivalued=["tags"], order_by="ts")
+    """
     tc = train_config or TrainConfig()
     if threads is not None:
         set_threads(framework, threads)
-    splits, spec = as_splits(data, log=log)
+    splits, spec = as_splits(data, log=log, **data_options)
     if not isinstance(config, ModelConfig):
         config = dict(config)
         config = ModelConfig.create(**{"field_num": splits[0].field_num,
-                                       "feat_dim": splits[0].feat_dim,
+                                       "feat_dim": splits[0].feat_dim, **splits[0].typed_inputs(),
                                        **model_defaults(config.get("model", "dcn")), **config})
     name = spec.spec if spec is not None else type(data).__name__
     log(f"{name}: {len(splits[0]):,} / {len(splits[1]):,} / {len(splits[2]):,} rows, "

@@ -5,7 +5,8 @@ RUN_DIR/best.safetensors (written by `dcnmix train`) and writes RUN_DIR/svd.csv 
 RUN_DIR/svd.png: singular values, min-max normalised, at initialisation and after training,
 of DCN-V2's W, or of DCN-Mix's U_i V_i^T per expert and of their gated mixture
 sum_i mean(g_i) U_i V_i^T (mean gate over validation rows: by default those of the data the
-run recorded in its summary.json). numpy + matplotlib only.
+run recorded in its summary.json; not for a model with dense or multi-valued inputs, whose
+experts are still shown). numpy + matplotlib only.
 """
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def run_curves(run_dir: str, ids: np.ndarray | None, layer: int = 0) -> tuple[di
     init, cfg, _ = load(os.path.join(run_dir, "init.safetensors"))
     best, _, _ = load(os.path.join(run_dir, "best.safetensors"))
     check_layer(cfg, layer)
+    if cfg.inputs.typed:        # the mean gate's numpy forward reads single ids only
+        ids = None
     if ids is not None and int(ids.max(initial=0)) >= cfg.feat_dim or (
             ids is not None and ids.shape[1] != cfg.field_num):
         raise ValueError(f"the dataset's ids (shape {ids.shape}, max {int(ids.max())}) do not fit "

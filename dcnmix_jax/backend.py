@@ -30,8 +30,9 @@ class Predictor:
 class JaxBackend:
     name = "jax"
     supports: dict = {}          # every option of dcnmix.config.TrainConfig, and meshes
-    export_formats = {"stablehlo": "jax.export of the jitted Flax model, weights inlined; ids "
-                                   "int32 [batch, fields]; reload with jax.export.deserialize"}
+    export_formats = {"stablehlo": "jax.export of the jitted Flax model, weights inlined; the "
+                                   "inputs of docs/serving.md (ids int32 [batch, fields], ...); "
+                                   "reload with jax.export.deserialize"}
 
     def trainer(self, cfg, tc, *, mesh=None, data_budget=None):
         from .trainer import JaxTrainer
@@ -40,18 +41,27 @@ class JaxBackend:
     def predictor(self, cfg, arrays) -> Predictor:
         return Predictor(cfg, arrays)
 
-    def export(self, fmt: str, predictor: Predictor, out: str) -> dict:
+    def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict:
+        """StableHLO of the model with the weights inlined, for `platforms` (jax's names:
+        cpu, cuda, rocm, tpu; default: this machine's). Its arguments are the inputs of
+        dcnmix.data.features.serving_inputs, in that order, batch and list length symbolic."""
         import jax
         from jax import export
+        from dcnmix.data.features import describe, serving_inputs
         from dcnmix.weights import atomic_write_bytes
         if fmt != "stablehlo":
             raise ValueError(f"the jax backend exports {tuple(self.export_formats)}, not {fmt!r}")
-        fields = predictor.config.field_num
-        fn = jax.jit(lambda ids: predictor.model.apply(predictor.variables, ids))
-        batch = export.symbolic_shape("batch")[0]
-        exported = export.export(fn)(jax.ShapeDtypeStruct((batch, fields), np.int32))
+        inputs = serving_inputs(predictor.config)
+        names = [name for name, _, _ in inputs]
+        fn = jax.jit(lambda *arrays: predictor.model.apply(
+            predictor.variables, arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))))
+        batch, length = export.symbolic_shape("batch, length")
+        dims = {"batch": batch, "length": length}
+        specs = [jax.ShapeDtypeStruct(tuple(dims.get(d, d) for d in shape), dtype)
+                 for _, dtype, shape in inputs]
+        exported = export.export(fn, platforms=tuple(platforms) if platforms else None)(*specs)
         atomic_write_bytes(out, exported.serialize())
-        return {"format": "stablehlo", "input": f"ids int32 [batch, {fields}]",
+        return {"format": "stablehlo", "input": describe(inputs),
                 "platforms": list(exported.platforms)}
 
     def set_threads(self, threads: int) -> None:

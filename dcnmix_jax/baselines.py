@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from dcnmix.config import PRODUCTS
+from dcnmix.config import PRODUCTS, Inputs
 
 from .batchnorm import TorchBatchNorm
 from .dropout import Dropout
@@ -51,12 +51,27 @@ class Tower(nn.Module):
 
 
 class _Base(nn.Module):
-    def embed(self, ids, width: int):
-        """The input layer (dcnmix_jax.inputs): [B, F] -> [B, F, width]."""
-        return FieldEmbedding(self.field_num, self.feat_dim, width, name="embedding")(ids)
+    """What every baseline has: field_num and feat_dim, the typed inputs (dcnmix.config.Inputs),
+    the input layer, the first-order part and the probability head."""
 
-    def first_order(self, ids):
-        w = nn.Embed(self.feat_dim, 1, embedding_init=zeros, name="linear")(ids)
+    field_num: int
+    feat_dim: int
+    inputs: Inputs = Inputs()
+
+    @property
+    def fields(self) -> int:
+        """Field embeddings the input layer yields (F')."""
+        return self.inputs.fields(self.field_num)
+
+    def embed(self, batch, width: int):
+        """The input layer (dcnmix_jax.inputs): a batch -> [B, F', width]."""
+        return FieldEmbedding(self.field_num, self.feat_dim, width, inputs=self.inputs,
+                              name="embedding")(batch)
+
+    def first_order(self, batch):
+        """bias + the sum of each field's first-order weight (the input layer of width 1)."""
+        w = FieldEmbedding(self.field_num, self.feat_dim, 1, embedding_init=zeros, inputs=self.inputs,
+                           name="linear")(batch)
         return w.sum((1, 2)) + self.param("bias", zeros, (1,), jnp.float32)
 
     def __call__(self, ids, train: bool = False):
@@ -66,8 +81,6 @@ class _Base(nn.Module):
 class FM(_Base):
     """Factorization machine: logit = b + sum_i w_i + sum_{i<j} <v_i, v_j>."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 4
 
     @nn.compact
@@ -78,15 +91,13 @@ class FM(_Base):
 class FFM(_Base):
     """Field-aware FM: logit = b + sum_i w_i + sum_{i<j} <v_{x_i, field j}, v_{x_j, field i}>."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 4
 
     @nn.compact
     def logits(self, ids, train: bool = False):
-        v = self.embed(ids, self.field_num * self.emb_num)
-        v = v.reshape(ids.shape[0], self.field_num, self.field_num, self.emb_num)
-        i, j = _pairs(self.field_num)
+        v = self.embed(ids, self.fields * self.emb_num)
+        v = v.reshape(v.shape[0], self.fields, self.fields, self.emb_num)
+        i, j = _pairs(self.fields)
         return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
 
 
@@ -100,8 +111,6 @@ class PNN(_Base):
     """Product-based network: the tower reads [embeddings, products of each field pair]:
     inner <v_i, v_j> (IPNN, the default), outer (OPNN, `outer_products`) or both."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 32
     hidden_nums: Sequence[int] = (64, 64)
     dropout: float = 0.1
@@ -113,8 +122,8 @@ class PNN(_Base):
         if self.product not in PRODUCTS:
             raise ValueError(f"product must be one of {PRODUCTS}, got {self.product!r}")
         v = self.embed(ids, self.emb_num)
-        i, j = _pairs(self.field_num)
-        parts = [v.reshape(v.shape[0], self.field_num * self.emb_num)]
+        i, j = _pairs(self.fields)
+        parts = [flatten(v)]
         if self.product in ("inner", "both"):
             parts.append((v[:, i] * v[:, j]).sum(-1))
         if self.product in ("outer", "both"):
@@ -128,8 +137,6 @@ class PNN(_Base):
 class DeepFM(_Base):
     """DeepFM: FM (first order + pairwise) + a DNN tower over the concatenated embeddings."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 16
     hidden_nums: Sequence[int] = (64, 16)
     dropout: float = 0.1
@@ -140,14 +147,12 @@ class DeepFM(_Base):
         v = self.embed(ids, self.emb_num)
         tower = Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")
         return (self.first_order(ids) + fm_interaction(v).sum(1)
-                + tower(v.reshape(v.shape[0], self.field_num * self.emb_num), train))
+                + tower(flatten(v), train))
 
 
 class NFM(_Base):
     """Neural FM: first order + a DNN tower over BatchNorm(bi-interaction pooling)."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 64
     hidden_nums: Sequence[int] = (64, 16)
     dropout: float = 0.1
@@ -163,8 +168,6 @@ class NFM(_Base):
 class DNNModel(_Base):
     """The DNN tower alone over the concatenated embeddings (the DCN-V2 paper's 'DNN')."""
 
-    field_num: int
-    feat_dim: int
     emb_num: int = 16
     hidden_nums: Sequence[int] = (128, 64, 32)
     dropout: float = 0.1
@@ -173,4 +176,4 @@ class DNNModel(_Base):
     @nn.compact
     def logits(self, ids, train: bool = False):
         tower = Tower(tuple(self.hidden_nums), self.dropout, self.batch_norm, name="tower")
-        return tower(flatten(self.embed(ids, self.emb_num)), train)
+        return tower(flatten(self.embed(ids, self.emb_num), ids, self.inputs), train)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from dcnmix.config import CROSS_TYPES, METHODS, Variant
+from dcnmix.config import CROSS_TYPES, METHODS, Inputs, Variant
 from dcnmix.models import spec
 
 from .batchnorm import TorchBatchNorm
@@ -35,9 +35,10 @@ class DNN(nn.Module):
 
 
 class _CrossModel(nn.Module):
-    """What DCN and CrossNetModel share: ids -> the input layer -> x0 -> the cross network,
-    then `combine(x0, crossed, train)` (the subclass's) -> Dense -> one logit. Subclasses
-    add the fields cross, variant, mixture and dtype after their own."""
+    """What DCN and CrossNetModel share: a batch (ids, or a typed dict: dcnmix.data.features)
+    -> the input layer -> x0 -> the cross network, then `combine(x0, crossed, train)` (the
+    subclass's) -> Dense -> one logit. Subclasses add the fields cross, variant, mixture and
+    dtype after their own."""
 
     field_num: int
     feat_dim: int
@@ -45,21 +46,23 @@ class _CrossModel(nn.Module):
     order_num: int
     r: int = 16
     k: int = 4
+    inputs: Inputs = Inputs()
 
     def setup(self):
         self.embedding = FieldEmbedding(self.field_num, self.feat_dim, self.emb_num,
-                                        name="embedding")
+                                        inputs=self.inputs, name="embedding")
         self.cross_net = CrossNet(order_num=self.order_num, r=self.r, k=self.k, cross=self.cross,
                                   mixture=self.mixture, dtype=self.dtype, variant=self.variant)
         self.linear = TorchDense(1, dtype=self.dtype)
 
     def logits(self, ids, train: bool = False):
-        return self.logits_from_embeddings(self.embedding(ids), train=train)
+        return self.logits_from_embeddings(self.embedding(ids), train=train, batch=ids)
 
-    def logits_from_embeddings(self, emb, train: bool = False):
+    def logits_from_embeddings(self, emb, train: bool = False, batch=None):
         """Logits from looked-up embeddings emb [B, field_num, emb_num] (the embedding table is
-        not touched: lets a trainer differentiate w.r.t. the rows of a batch only)."""
-        x0 = flatten(emb, self.dtype)
+        not touched: lets a trainer differentiate w.r.t. the rows of a batch only); `batch`
+        gives the dense values x0 concatenates."""
+        x0 = flatten(emb, batch, self.inputs, self.dtype)
         logits = self.linear(self.combine(x0, self.cross_net(x0), train))[:, 0]
         return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
 

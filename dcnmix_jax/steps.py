@@ -74,9 +74,10 @@ def scan_steps(step_fn, batch_sharding=None):
     axis) spreads each gathered batch over a mesh (dcnmix_jax.sharding)."""
     def steps(state, ids, labels, index):
         def body(st, rows):
-            batch = jnp.take(ids, rows, axis=0), jnp.take(labels, rows, axis=0)
+            batch = jax.tree_util.tree_map(lambda x: jnp.take(x, rows, axis=0), (ids, labels))
             if batch_sharding is not None:
-                batch = jax.lax.with_sharding_constraint(batch, (batch_sharding, batch_sharding))
+                batch = jax.tree_util.tree_map(
+                    lambda x: jax.lax.with_sharding_constraint(x, batch_sharding), batch)
             return step_fn(st, *batch)
         return jax.lax.scan(body, state, index)
     return steps

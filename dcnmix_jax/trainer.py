@@ -11,6 +11,7 @@ import numpy as np
 from flax import serialization
 
 from dcnmix.config import ModelConfig, TrainConfig
+from dcnmix.data import features
 from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
 from .host_memory import keep_freed_memory
@@ -84,7 +85,7 @@ class JaxTrainer:
                                         mixture=tc.mixture, dtype=compute)
         # jitted: op by op, init compiles every primitive on its own (building the backend for
         # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
-        variables = jax.jit(module(cfg.feat_dim).init)(init_key, jnp.zeros((2, cfg.field_num), jnp.int32))
+        variables = jax.jit(module(cfg.feat_dim).init)(init_key, features.example(cfg))
         self.n_params = count_params(variables["params"])
         if tc.dtype == "float64":
             if jnp.zeros((), "float64").dtype != np.float64:
@@ -107,7 +108,7 @@ class JaxTrainer:
 
     def streams(self, dataset) -> bool:
         """Whether `dataset` is streamed (larger than the device-data budget)."""
-        return dataset.ids.nbytes + dataset.labels.nbytes > self.data_budget
+        return features.nbytes(dataset.inputs) + dataset.labels.nbytes > self.data_budget
 
     def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
         """Train on the batches `order` (row indices) of `dataset`; yields (rows done, losses).
@@ -122,19 +123,20 @@ class JaxTrainer:
         size = len(order[0])
         full = [b for b in order if len(b) == size]
         if self.streams(dataset):
-            for ids, labels in self._streamed(dataset, full, chunk):
-                self.state, losses = self.fns.streamed(self.state, ids, labels)
-                yield ids.shape[0] * ids.shape[1], losses
+            for inputs, labels in self._streamed(dataset, full, chunk):
+                self.state, losses = self.fns.streamed(self.state, inputs, labels)
+                yield labels.shape[0] * labels.shape[1], losses
         else:
             if self._resident is None or self._resident[0] is not dataset:
-                self._resident = (dataset, put(dataset.ids), put(dataset.labels))
+                self._resident = (dataset, put(dataset.inputs), put(dataset.labels))
             _, ids, labels = self._resident
             for s in range(0, len(full), chunk):
                 index = np.stack(full[s:s + chunk]).astype(np.int32)
                 self.state, losses = self.fns.resident(self.state, ids, labels, put(index))
                 yield index.size, losses
         for b in order[len(full):]:
-            self.state, loss = self.fns.step(self.state, put(dataset.ids[b]), put(dataset.labels[b]))
+            self.state, loss = self.fns.step(self.state, put(features.take(dataset.inputs, b)),
+                                             put(dataset.labels[b]))
             yield len(b), loss[None]
 
     def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
@@ -143,7 +145,8 @@ class JaxTrainer:
         over the mesh's 'data' axis); `read_log`, when a list, records them (tests)."""
         for start in range(0, len(full), chunk):
             index = np.stack(full[start:start + chunk])
-            yield (self._place_rows(dataset.ids, index), self._place_rows(dataset.labels, index))
+            inputs = jax.tree_util.tree_map(lambda x: self._place_rows(x, index), dataset.inputs)
+            yield inputs, self._place_rows(dataset.labels, index)
 
     def _place_rows(self, source, index: np.ndarray):
         shape = index.shape + source.shape[1:]
@@ -154,7 +157,7 @@ class JaxTrainer:
             order = np.argsort(flat, kind="stable")       # read a memory map in file order
             out = np.empty((flat.size,) + source.shape[1:], source.dtype)
             out[order] = source[flat[order]]
-            if self.read_log is not None and source.ndim == 2:
+            if self.read_log is not None and source.ndim == 2 and source.dtype == np.int32:
                 self.read_log.append(flat)
             return out.reshape(wanted.shape + source.shape[1:])
         if self.fns.batch_sharding is None:

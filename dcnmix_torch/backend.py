@@ -25,8 +25,24 @@ class Predictor:
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         import torch
+        from .inputs import to_torch
         with torch.no_grad():
-            return self.module(torch.from_numpy(np.array(ids, dtype=np.int64))).numpy()
+            return self.module(to_torch(ids)).numpy()
+
+
+def Named(module, names):
+    """The module taking its inputs as separate tensors, in `names` order (the ONNX graph's
+    named inputs), rebuilt into the batch the model takes."""
+    import torch
+
+    class Serving(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = module
+
+        def forward(self, *arrays):
+            return self.model(arrays[0] if len(arrays) == 1 else dict(zip(names, arrays)))
+    return Serving()
 
 
 class TorchBackend:
@@ -35,8 +51,9 @@ class TorchBackend:
     # computes the seed's expert order whatever --mixture says
     supports = {"embedding_optimizer": ("dense",), "dtype": ("float32", "float64"),
                 "mesh": (False,)}
-    export_formats = {"onnx": "torch.onnx.export of the twin, dynamic batch axis; ids int64 "
-                              "[batch, fields]; run with onnxruntime.InferenceSession"}
+    export_formats = {"onnx": "torch.onnx.export of the twin, dynamic batch axis; the inputs of "
+                              "docs/serving.md (ids int32 [batch, fields], ...); run with "
+                              "onnxruntime.InferenceSession"}
 
     def trainer(self, cfg, tc, *, mesh=None, data_budget=None):
         from .trainer import TorchTrainer
@@ -45,24 +62,37 @@ class TorchBackend:
     def predictor(self, cfg, arrays) -> Predictor:
         return Predictor(cfg, arrays)
 
-    def export(self, fmt: str, predictor: Predictor, out: str) -> dict:
+    def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict:
+        """ONNX of the twin (any platform onnxruntime runs on: `platforms` does not apply).
+        Its inputs are those of dcnmix.data.features.serving_inputs, by name, batch and list
+        length dynamic."""
         import torch
+        from dcnmix.data.features import serving_inputs
+        from dcnmix.data.features import describe
         if fmt != "onnx":
             raise ValueError(f"the torch backend exports {tuple(self.export_formats)}, not {fmt!r}")
-        fields = predictor.config.field_num
-        example = torch.zeros((2, fields), dtype=torch.long)
+        if platforms:
+            raise ValueError("--platforms applies to stablehlo; an ONNX file runs wherever "
+                             "onnxruntime does")
+        inputs = serving_inputs(predictor.config)
+        names = [name for name, _, _ in inputs]
+        example = tuple(torch.zeros(tuple(2 if d in ("batch", "length") else d for d in shape),
+                                    dtype=getattr(torch, np.dtype(dtype).name))
+                        for _, dtype, shape in inputs)
+        axes = {name: {i: d for i, d in enumerate(shape) if isinstance(d, str)}
+                for name, _, shape in inputs}
         tmp = os.path.join(os.path.dirname(os.path.abspath(out)), f".tmp-{os.path.basename(out)}")
         try:
             with warnings.catch_warnings():   # the TorchScript exporter: deprecated, needs no onnxscript
                 warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(predictor.module, (example,), tmp, input_names=["ids"],
+                torch.onnx.export(Named(predictor.module, names), example, tmp, input_names=names,
                                   output_names=["probs"], opset_version=ONNX_OPSET, dynamo=False,
-                                  dynamic_axes={"ids": {0: "batch"}, "probs": {0: "batch"}})
+                                  dynamic_axes={**axes, "probs": {0: "batch"}})
             os.replace(tmp, out)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return {"format": "onnx", "opset": ONNX_OPSET, "input": f"ids int64 [batch, {fields}]"}
+        return {"format": "onnx", "opset": ONNX_OPSET, "input": describe(inputs)}
 
     def set_threads(self, threads: int) -> None:
         import torch

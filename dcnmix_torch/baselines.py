@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from dcnmix.config import PRODUCTS
+from dcnmix.config import PRODUCTS, Inputs
 
 from .inputs import FieldEmbedding
 
@@ -51,15 +51,27 @@ class Tower(nn.Module):
 
 
 class _Base(nn.Module):
-    """Embedding table, first-order weights and bias, and the probability head."""
+    """Embedding table, first-order weights and bias, and the probability head; `inputs` (a
+    dcnmix.config.Inputs) adds dense and multi-valued inputs (a typed batch dict)."""
 
-    def __init__(self, field_num, feat_dim, emb_num, first_order=True):
+    def __init__(self, field_num, feat_dim, emb_num, first_order=True, inputs=None):
         super().__init__()
         self.field_num, self.feat_dim, self.emb_num = field_num, feat_dim, emb_num
+        self.inputs = inputs or Inputs()
+        self.fields = self.inputs.fields(field_num)      # F': field embeddings per row
         if first_order:
-            self.linear = nn.Embedding(feat_dim, 1)
-            nn.init.zeros_(self.linear.weight.data)
+            self.linear = FieldEmbedding(feat_dim, 1, init="zeros", inputs=self.inputs)
             self.bias = nn.Parameter(torch.zeros(1))
+
+    def table(self, width):
+        """The input layer of this model (dcnmix_torch.inputs), `width` wide."""
+        return FieldEmbedding(self.feat_dim, width, inputs=self.inputs)
+
+    def add_pairs(self) -> int:
+        """The buffer `pairs` [2, P] of field pairs i < j; returns P."""
+        rows, cols = torch.triu_indices(self.fields, self.fields, offset=1)
+        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+        return rows.numel()
 
     def first_order(self, ids):
         """bias + sum of the ids' first-order weights: [B]."""
@@ -77,9 +89,9 @@ def fm_interaction(v):
 class FM(_Base):
     """Factorization machine: logit = b + sum_i w_i + sum_{i<j} <v_i, v_j>."""
 
-    def __init__(self, field_num, feat_dim, emb_num=4):
-        super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = FieldEmbedding(feat_dim, emb_num)
+    def __init__(self, field_num, feat_dim, emb_num=4, inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, inputs=inputs)
+        self.embedding = self.table(emb_num)
 
     def logits(self, ids):
         return self.first_order(ids) + fm_interaction(self.embedding(ids)).sum(1)
@@ -87,16 +99,16 @@ class FM(_Base):
 
 class FFM(_Base):
     """Field-aware FM: each id has a vector per field, logit = b + sum_i w_i +
-    sum_{i<j} <v_{x_i, field j}, v_{x_j, field i}>; the table is [feat_dim, field_num * emb_num]."""
+    sum_{i<j} <v_{x_i, field j}, v_{x_j, field i}>; the table is [feat_dim, F' * emb_num]."""
 
-    def __init__(self, field_num, feat_dim, emb_num=4):
-        super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = FieldEmbedding(feat_dim, field_num * emb_num)
-        rows, cols = torch.triu_indices(field_num, field_num, offset=1)
-        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+    def __init__(self, field_num, feat_dim, emb_num=4, inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, inputs=inputs)
+        self.embedding = self.table(self.fields * emb_num)
+        self.add_pairs()
 
     def logits(self, ids):
-        v = self.embedding(ids).view(ids.shape[0], self.field_num, self.field_num, self.emb_num)
+        v = self.embedding(ids)
+        v = v.view(v.shape[0], self.fields, self.fields, self.emb_num)
         i, j = self.pairs
         return self.first_order(ids) + (v[:, i, j] * v[:, j, i]).sum((1, 2))
 
@@ -112,19 +124,18 @@ class PNN(_Base):
     inner <v_i, v_j> (IPNN, the default), outer (OPNN, `outer_products`) or both."""
 
     def __init__(self, field_num, feat_dim, emb_num=32, hidden_nums=(64, 64), dropout=0.1,
-                 batch_norm=False, product="inner"):
-        super().__init__(field_num, feat_dim, emb_num, first_order=False)
+                 batch_norm=False, product="inner", inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, first_order=False, inputs=inputs)
         if product not in PRODUCTS:
             raise ValueError(f"product must be one of {PRODUCTS}, got {product!r}")
         self.product = product
-        self.embedding = FieldEmbedding(feat_dim, emb_num)
-        rows, cols = torch.triu_indices(field_num, field_num, offset=1)
-        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+        self.embedding = self.table(emb_num)
+        pairs = self.add_pairs()
         if product != "inner":   # DeepCTR-Torch's OutterProductLayer, kernel_type='mat'
-            self.outer_kernel = nn.Parameter(torch.empty(emb_num, rows.numel(), emb_num))
+            self.outer_kernel = nn.Parameter(torch.empty(emb_num, pairs, emb_num))
             nn.init.xavier_uniform_(self.outer_kernel)
-        products = rows.numel() * (2 if product == "both" else 1)
-        self.tower = Tower(field_num * emb_num + products, hidden_nums, dropout, batch_norm)
+        products = pairs * (2 if product == "both" else 1)
+        self.tower = Tower(self.fields * emb_num + products, hidden_nums, dropout, batch_norm)
 
     def logits(self, ids):
         v = self.embedding(ids)
@@ -141,10 +152,10 @@ class DeepFM(_Base):
     """DeepFM: FM (first order + pairwise) + a DNN tower over the concatenated embeddings."""
 
     def __init__(self, field_num, feat_dim, emb_num=16, hidden_nums=(64, 16), dropout=0.1,
-                 batch_norm=True):
-        super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = FieldEmbedding(feat_dim, emb_num)
-        self.tower = Tower(field_num * emb_num, hidden_nums, dropout, batch_norm)
+                 batch_norm=True, inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, inputs=inputs)
+        self.embedding = self.table(emb_num)
+        self.tower = Tower(self.fields * emb_num, hidden_nums, dropout, batch_norm)
 
     def logits(self, ids):
         v = self.embedding(ids)
@@ -155,9 +166,9 @@ class NFM(_Base):
     """Neural FM: first order + a DNN tower over BatchNorm(bi-interaction pooling)."""
 
     def __init__(self, field_num, feat_dim, emb_num=64, hidden_nums=(64, 16), dropout=0.1,
-                 batch_norm=True):
-        super().__init__(field_num, feat_dim, emb_num)
-        self.embedding = FieldEmbedding(feat_dim, emb_num)
+                 batch_norm=True, inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, inputs=inputs)
+        self.embedding = self.table(emb_num)
         self.bi_bn = nn.BatchNorm1d(emb_num)
         self.tower = Tower(emb_num, hidden_nums, dropout, batch_norm)
 
@@ -169,10 +180,11 @@ class DNNModel(_Base):
     """The DNN tower alone over the concatenated embeddings (the DCN-V2 paper's 'DNN')."""
 
     def __init__(self, field_num, feat_dim, emb_num=16, hidden_nums=(128, 64, 32), dropout=0.1,
-                 batch_norm=True):
-        super().__init__(field_num, feat_dim, emb_num, first_order=False)
-        self.embedding = FieldEmbedding(feat_dim, emb_num)
-        self.tower = Tower(field_num * emb_num, hidden_nums, dropout, batch_norm)
+                 batch_norm=True, inputs=None):
+        super().__init__(field_num, feat_dim, emb_num, first_order=False, inputs=inputs)
+        self.embedding = self.table(emb_num)
+        self.tower = Tower(self.fields * emb_num + self.inputs.concatenated, hidden_nums,
+                           dropout, batch_norm)
 
     def logits(self, ids):
         return self.tower(self.embedding.x0(ids))

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dcnmix.config import CROSS_TYPES, METHODS, Variant
+from dcnmix.config import CROSS_TYPES, METHODS, Inputs, Variant
 from dcnmix.models import spec
 from dcnmix.models.dcn import peer_init_stds
 
@@ -24,14 +24,15 @@ ACTIVATIONS = {"none": lambda x: x, "relu": torch.relu, "tanh": torch.tanh, "har
 
 
 class Embedding(nn.Module):
-    """ids [B, field_num] -> concatenated embeddings [B, field_num * emb_num]."""
+    """ids [B, field_num] -> concatenated embeddings [B, field_num * emb_num]; a typed batch
+    (inputs=, dcnmix.config.Inputs) -> x0 [B, M] (dcnmix_torch.inputs)."""
 
-    def __init__(self, feat_num, emb_num):
+    def __init__(self, feat_num, emb_num, inputs=None):
         super(Embedding, self).__init__()
-        self.embedding = FieldEmbedding(feat_num, emb_num)   # nn.Embedding, xavier normal
+        self.embedding = FieldEmbedding(feat_num, emb_num, inputs=inputs)   # nn.Embedding, xavier normal
 
     def forward(self, x):
-        return self.embedding(x).flatten(1)
+        return self.embedding.x0(x)
 
 
 class DNN(nn.Module):
@@ -196,14 +197,16 @@ class DCN(nn.Module):
 
     forward(ids [B, field_num] int64) returns probabilities [B]; logits(ids) the values before
     the sigmoid. The seed's arguments, then variant= (a dcnmix.config.Variant; the seed's
-    layer by default).
+    layer by default) and inputs= (a dcnmix.config.Inputs: dense and multi-valued inputs,
+    a typed batch dict; none by default).
     """
 
     def __init__(self, field_num, feat_dim, emb_num, order_num, r=16, k=4, dropout=0.1,
-                 method='parallel', hidden_nums=(128, 64, 32), cross='mix', variant=None):
+                 method='parallel', hidden_nums=(128, 64, 32), cross='mix', variant=None,
+                 inputs=None):
         super(DCN, self).__init__()
-        input_num = field_num * emb_num
-        self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num)
+        input_num = _input_num(field_num, emb_num, inputs)
+        self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num, inputs=inputs)
         self.dnn = DNN(input_num=input_num, hidden_nums=hidden_nums, dropout=dropout)
         self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross,
                                   variant=variant)
@@ -230,6 +233,12 @@ class DCN(nn.Module):
         return torch.sigmoid(self.logits(x))
 
 
+def _input_num(field_num, emb_num, inputs=None):
+    """M: field_num * emb_num (the seed's), or x0's width with typed inputs."""
+    inputs = inputs or Inputs()
+    return inputs.fields(field_num) * emb_num + inputs.concatenated
+
+
 def count_params(model: nn.Module) -> int:
     """Trainable parameters, as the seed's table counts them."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -240,10 +249,10 @@ class CrossNetModel(nn.Module):
     'CrossNet' row); DCN's cross options, no DNN."""
 
     def __init__(self, field_num, feat_dim, emb_num, order_num, r=16, k=4, cross='mix',
-                 variant=None):
+                 variant=None, inputs=None):
         super(CrossNetModel, self).__init__()
-        input_num = field_num * emb_num
-        self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num)
+        input_num = _input_num(field_num, emb_num, inputs)
+        self.embedding = Embedding(feat_num=feat_dim, emb_num=emb_num, inputs=inputs)
         self.cross_net = CrossNet(order_num=order_num, input_num=input_num, r=r, k=k, cross=cross,
                                   variant=variant)
         self.linear = nn.Linear(input_num, 1)

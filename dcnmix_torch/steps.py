@@ -8,12 +8,15 @@ import torch.nn.functional as F
 
 from dcnmix.backends import predict_in_batches
 
+from .inputs import to_torch
+
 
 def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray) -> float:
-    """One step of mean binary cross-entropy on logits; returns the loss."""
+    """One step of mean binary cross-entropy on logits; returns the loss. `ids`: a batch
+    (dcnmix.data.features: ids, or a typed dict)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    logits = model.logits(torch.as_tensor(ids, dtype=torch.long))
+    logits = model.logits(to_torch(ids))
     loss = F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels, dtype=logits.dtype))
     loss.backward()
     optimizer.step()
@@ -24,5 +27,4 @@ def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray) -> float:
 def predict(model, ids: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy."""
     model.eval()
-    return predict_in_batches(lambda batch: model(torch.from_numpy(np.array(batch, dtype=np.int64))).numpy(),
-                              ids, batch_size)
+    return predict_in_batches(lambda batch: model(to_torch(batch)).numpy(), ids, batch_size)

@@ -37,8 +37,10 @@ class TorchTrainer:
 
     def train_chunks(self, dataset, order: list[np.ndarray]):
         """Train on the batches `order` (row indices) of `dataset`; yields (rows done, [loss])."""
+        from dcnmix.data.features import take
+        inputs = dataset.inputs
         for b in order:
-            yield len(b), [train_step(self.model, self.optimizer, dataset.ids[b], dataset.labels[b])]
+            yield len(b), [train_step(self.model, self.optimizer, take(inputs, b), dataset.labels[b])]
 
     def set_learning_rate(self, lr: float) -> None:
         set_learning_rate(self.optimizer, lr)

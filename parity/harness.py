@@ -69,8 +69,33 @@ def jax_model(cfg: ModelConfig):
     return model_for(cfg)
 
 
-def random_ids(cfg: ModelConfig, n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, cfg.feat_dim, (n, cfg.field_num)).astype(np.int32)
+def random_ids(cfg: ModelConfig, n: int, seed: int, length: int = 5):
+    """A random batch of n rows for cfg's model: ids [n, field_num], and with typed inputs the
+    dict (dcnmix.data.features) with dense values and multi-valued ids of up to `length`
+    elements (-1 padding; some lists empty but for one element)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, cfg.feat_dim, (n, cfg.field_num)).astype(np.int32)
+    if not cfg.inputs.typed:
+        return ids
+    from dcnmix.data import features
+    dense = rng.standard_normal((n, cfg.inputs.dense_num)).astype(np.float32) \
+        if cfg.inputs.dense_num else None
+    multi = None
+    if cfg.inputs.multi_num:
+        multi = rng.integers(0, cfg.feat_dim, (n, cfg.inputs.multi_num, length)).astype(np.int32)
+        lengths = rng.integers(1, length + 1, (n, cfg.inputs.multi_num, 1))
+        multi = np.where(np.arange(length) < lengths, multi, -1).astype(np.int32)
+    return features.typed(ids, dense, multi)
+
+
+def with_typed(dataset, cfg: ModelConfig, seed: int):
+    """`dataset` with random dense values and multi-valued ids of cfg's typed inputs added
+    (dcnmix.data.Dataset.dense / .multi), the labels unchanged: rows for typed parity."""
+    import dataclasses as dc
+    batch = random_ids(dataclasses.replace(cfg, field_num=dataset.field_num), len(dataset), seed)
+    return dc.replace(dataset, dense=batch.get("dense"), multi=batch.get("multi"),
+                      dense_names=tuple(f"d{i}" for i in range(cfg.inputs.dense_num)),
+                      multi_names=tuple(f"m{i}" for i in range(cfg.inputs.multi_num)))
 
 
 def gradients(cfg: ModelConfig, model, ids, labels) -> tuple[dict, dict]:
@@ -84,7 +109,8 @@ def gradients(cfg: ModelConfig, model, ids, labels) -> tuple[dict, dict]:
     from dcnmix_jax.steps import create_state, loss_fn
     from .convert import flax_to_arrays, torch_to_flax
     variables = torch_to_flax(model.state_dict(), cfg)
-    logits = model.logits(torch.as_tensor(ids, dtype=torch.long))
+    from dcnmix_torch.inputs import to_torch
+    logits = model.logits(to_torch(ids))
     F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels, dtype=logits.dtype)).backward()
     t_grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p))
                for k, p in model.named_parameters()}
@@ -133,8 +159,8 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, tc: TrainConfig,
             for ids, labels in batches(train, tc.batch_size, seed=shuffle_seed, epoch=epoch):
                 t_step(model, optimizer, ids, labels)
                 state, _ = train_step(state, ids, labels)
-            t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.ids)))
-            j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.ids)))
+            t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.inputs)))
+            j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.inputs)))
         j_vars = {"params": jax.device_get(state.params),
                   "batch_stats": jax.device_get(state.batch_stats)}
     jax.clear_caches()  # each configuration compiles anew; a full run would otherwise pile up

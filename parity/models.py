@@ -9,15 +9,23 @@ import dataclasses
 import numpy as np
 
 from dcnmix import models as registry
-from dcnmix.config import ModelConfig, TrainConfig
+from dcnmix.config import Inputs, ModelConfig, TrainConfig
 
-from .harness import Row, gradients, jax_model, per_tensor, random_ids, torch_model, train_both, x64
+from .harness import (Row, gradients, jax_model, per_tensor, random_ids, torch_model, train_both,
+                      with_typed, x64)
 
 SHAPE = dict(field_num=10, feat_dim=72)
-# case -> (model, options over its preset), from each model's declaration
+# typed inputs (dcnmix.config.Inputs): dense values, multi-valued fields beside 10 single-id
+# fields; every model takes them (the baselines embed the dense values)
+TYPED = {"dense_num": 3, "multi_num": 2}
+# case -> (model, options over its preset), from each model's declaration, and each model
+# once more with typed inputs (and DCN with embedded dense values and sum pooling)
 CASES = {case: (name, options) for name in registry.names()
          for case, options in registry.spec(name).parity_cases().items()}
+CASES.update({f"{name}+typed": (name, {"inputs": TYPED}) for name in registry.names()})
+CASES["dcn+typed-embedded"] = ("dcn", {"inputs": {**TYPED, "pooling": "sum", "dense_embedding": True}})
 NAMES = tuple(CASES)
+TYPED_TRAINING = ("dcn+typed", "deepfm+typed")
 
 
 def config(case: str, dropout: float | None = None) -> ModelConfig:
@@ -34,8 +42,9 @@ def check_conversion_and_forward(case: str) -> list[Row]:
     model = torch_model(cfg, seed=0).eval()
     variables = torch_to_flax(model.state_dict(), cfg)
     ids = random_ids(cfg, 512, 1)
+    from dcnmix_torch.inputs import to_torch
     with torch.no_grad():
-        want = model(torch.as_tensor(ids, dtype=torch.long)).numpy()
+        want = model(to_torch(ids)).numpy()
     got = np.asarray(jax_model(cfg).apply(variables, ids))
     back = flax_to_torch(variables, cfg)
     exact = max(float((back[k] - v).abs().max()) for k, v in model.state_dict().items())
@@ -76,6 +85,8 @@ def check_training(case: str, train, valid, *, epochs: int = 2, tc: TrainConfig 
     batch 256): validation AUC per epoch and the final parameters."""
     cfg = config(case, dropout=0.0)
     tc = tc or TrainConfig(batch_size=256)
+    if cfg.inputs.typed:
+        train, valid = with_typed(train, cfg, 5), with_typed(valid, cfg, 6)
     t, j = train_both(cfg, train, valid, epochs=epochs, tc=tc, init_seed=0, shuffle_seed=1,
                       dropout_seed=2, perturb=True, precision="float64")
     detail = " ".join(f"e{e + 1}: torch {a:.8f} jax {b:.8f}" for e, (a, b) in enumerate(zip(t.aucs, j.aucs)))
@@ -90,5 +101,5 @@ def run_models(train, valid, progress=lambda s: None, training: bool = True):
         progress(f"models {case}")
         yield from check_conversion_and_forward(case)
         yield from check_gradients(case)
-        if training:
+        if training and ("+" not in case or case in TYPED_TRAINING):
             yield from check_training(case, train, valid)

@@ -11,7 +11,7 @@ from dcnmix.config import ModelConfig
 from dcnmix.data import split, synthetic
 from dcnmix_jax.model import count_params, model_for as jax_model_for
 from dcnmix_torch.model import model_for as torch_model_for
-from parity.models import NAMES, check_training, config
+from parity.models import NAMES, TYPED_TRAINING, check_training, config
 
 # the seed article's table (10 fields, 72 ids); the presets that give them: docs/baselines.md
 SEED_COUNTS = {"fm": 361, "ffm": 2_953, "pnn": 29_953, "deepfm": 12_746, "nfm": 10_186}
@@ -34,7 +34,7 @@ def data():
     return train, valid
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if "+" not in n or n in TYPED_TRAINING])
 def test_float64_training_gives_the_same_auc_per_epoch(name, data):
     rows = check_training(name, *data)
     failed = [(r.check, r.error, r.bound, r.detail) for r in rows if not r.passed]
@@ -56,7 +56,8 @@ def test_layout_names_every_tensor_of_both_frameworks(name):
     variables = arrays_to_flax(state, cfg)
     flat = lambda tree: {jax.tree_util.keystr(p): np.asarray(v) for p, v in
                          jax.tree_util.tree_leaves_with_path(tree)}
-    init = jax_model(cfg).init(jax.random.key(0), np.zeros((2, 10), np.int32))
+    from dcnmix.data import features
+    init = jax_model(cfg).init(jax.random.key(0), features.example(cfg))
     assert {k: v.shape for k, v in flat(init).items()} == {k: v.shape for k, v in flat(variables).items()}
     back = flax_to_arrays(variables, cfg)
     assert list(back) == list(state) and all(np.array_equal(back[k], state[k]) for k in state)
@@ -127,7 +128,7 @@ def test_opnn_trains_and_exports(tmp_path):
     want = dcnmix.load_run(folder).predict(ids)
     export_run(folder, "onnx", str(tmp_path / "m.onnx"))
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
-    np.testing.assert_allclose(session.run(None, {"ids": ids.astype(np.int64)})[0], want, atol=1e-6)
+    np.testing.assert_allclose(session.run(None, {"ids": ids.astype(np.int32)})[0], want, atol=1e-6)
     from jax import export
     export_run(folder, "stablehlo", str(tmp_path / "m.stablehlo"))
     exported = export.deserialize((tmp_path / "m.stablehlo").read_bytes())

@@ -18,7 +18,10 @@ TINY = ["--synthetic-rows", "1500", "--batch-size", "128", "--no-progress", "--h
 def test_help_shows_defaults_and_every_config_field():
     text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     import dataclasses
-    for cls, skip in ((ModelConfig, ("field_num", "feat_dim", "variant")), (Variant, ()), (TrainConfig, ())):
+    from dcnmix.config import Inputs
+    from dcnmix.data.options import DataOptions
+    for cls, skip in ((ModelConfig, ("field_num", "feat_dim", "variant", "inputs")), (Variant, ()),
+                      (TrainConfig, ()), (Inputs, ("dense_num", "multi_num")), (DataOptions, ())):
         for f in dataclasses.fields(cls):
             if f.name not in skip:
                 assert "--" + f.name.replace("_", "-") in text, f.name

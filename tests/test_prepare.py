@@ -134,12 +134,12 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path, criteo_dir):
     with pytest.raises(DataError, match=r"short\.txt:12: row has 30 tab-separated columns"):
         prepare(PrepareOptions(kind="criteo", paths=(path,)), str(tmp_path / "x"))
     csv = _write(tmp_path / "bad.csv", ["y,c,n", "1,a,2", "0,b,zz", "1,c,3"])
-    with pytest.raises(DataError, match=r"bad\.csv:3: field n: 'zz' is not a number"):
+    with pytest.raises(DataError, match=r"bad\.csv:3: column n: 'zz' is not a number"):
         prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c",), numeric=("n",), label="y"),
                 str(tmp_path / "x"))
     for number in ("1_000", "\u0661\u0662"):
         csv = _write(tmp_path / "digits.csv", ["y,c,n", "1,a,2", f"0,b,{number}", "1,c,3"])
-        with pytest.raises(DataError, match=r"digits\.csv:3: field n: .* is not a number"):
+        with pytest.raises(DataError, match=r"digits\.csv:3: column n: .* is not a number"):
             prepare(PrepareOptions(kind="csv", paths=(csv,), categorical=("c",), numeric=("n",),
                                    label="y"), str(tmp_path / "x"))
     csv = _write(tmp_path / "twice.csv", ["y,c,d,c", "1,a,2,b", "0,b,3,c"])

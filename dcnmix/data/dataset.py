@@ -8,6 +8,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from . import features
+
 log = logging.getLogger("dcnmix.data")
 
 
@@ -22,6 +24,11 @@ class Dataset:
                    loader built the ids; for libfm files it is the observed span)
     feat_dim:      size of the embedding table the ids index
     vocab:         the vocabulary that encoded the rows (Criteo/CSV), reusable for other splits
+    dense:         float32 [n, D] dense values (typed data; None: none), named by dense_names
+    multi:         int32 [n, Fm, L] multi-valued fields' global ids, -1 padding (None: none),
+                   named by multi_names
+
+    `inputs` is what a model takes (dcnmix.data.features): the ids alone, or the typed dict.
     """
 
     ids: np.ndarray
@@ -30,6 +37,10 @@ class Dataset:
     cardinalities: tuple[int, ...]
     feat_dim: int
     vocab: object | None = None
+    dense: np.ndarray | None = None
+    multi: np.ndarray | None = None
+    dense_names: tuple[str, ...] = ()
+    multi_names: tuple[str, ...] = ()
 
     def __post_init__(self):
         ids = np.asarray(self.ids)
@@ -47,8 +58,47 @@ class Dataset:
         object.__setattr__(self, "field_names", tuple(self.field_names))
         object.__setattr__(self, "cardinalities", tuple(int(c) for c in self.cardinalities))
         check_ids(self.ids, self.feat_dim, self.field_names)
+        self._check_typed()
         if not np.isin(self.labels, (0.0, 1.0)).all():
             raise ValueError("labels must be 0 or 1")
+
+    def _check_typed(self) -> None:
+        n = self.ids.shape[0]
+        for name, array, names, ndim in (("dense", self.dense, self.dense_names, 2),
+                                         ("multi", self.multi, self.multi_names, 3)):
+            if array is None:
+                continue
+            if array.ndim != ndim or array.shape[0] != n or array.shape[1] != len(names):
+                raise ValueError(f"{name} shape {array.shape} does not match {n} rows and "
+                                 f"{len(names)} {name} names")
+        if self.dense is not None:
+            object.__setattr__(self, "dense", self.dense.astype(np.float32, copy=False))
+        if self.multi is not None:
+            object.__setattr__(self, "multi", self.multi.astype(np.int32, copy=False))
+            check_ids(np.where(self.multi < 0, 0, self.multi).reshape(n, -1) if n else
+                      np.zeros((0, 1), np.int32), self.feat_dim)
+
+    def typed_inputs(self) -> dict:
+        """The Inputs fields of a model of these rows (dcnmix.config.Inputs): {} without typed
+        arrays, else dense_num and multi_num."""
+        out = {}
+        if self.dense is not None:
+            out["dense_num"] = int(self.dense.shape[1])
+        if self.multi is not None:
+            out["multi_num"] = int(self.multi.shape[1])
+        return out
+
+    def check_inputs(self, cfg) -> None:
+        """A ValueError when a ModelConfig's typed inputs do not match these rows'."""
+        want = {k: getattr(cfg.inputs, k) for k in ("dense_num", "multi_num") if getattr(cfg.inputs, k)}
+        if want != self.typed_inputs():
+            raise ValueError(f"the model takes typed inputs {want or 'none'}, the data has "
+                             f"{self.typed_inputs() or 'none'} (dense and multi-valued columns)")
+
+    @property
+    def inputs(self):
+        """What a model takes (dcnmix.data.features): ids, or {ids, dense, multi}."""
+        return features.typed(self.ids, self.dense, self.multi)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -59,7 +109,8 @@ class Dataset:
 
     def take(self, index) -> "Dataset":
         """The rows at `index` (an index array or slice), same schema."""
-        return dataclasses.replace(self, ids=self.ids[index], labels=self.labels[index])
+        typed = {k: getattr(self, k)[index] for k in ("dense", "multi") if getattr(self, k) is not None}
+        return dataclasses.replace(self, ids=self.ids[index], labels=self.labels[index], **typed)
 
 
 def fingerprint(splits: Sequence[Dataset]) -> str:
@@ -68,7 +119,10 @@ def fingerprint(splits: Sequence[Dataset]) -> str:
     digest = hashlib.sha256()
     for part in splits:
         digest.update(repr((part.ids.shape, part.feat_dim, part.field_names)).encode())
-        for array in (part.ids, part.labels):
+        typed = [a for a in (part.dense, part.multi) if a is not None]
+        if typed:
+            digest.update(repr((part.dense_names, part.multi_names)).encode())
+        for array in (part.ids, part.labels, *typed):
             rows = max(1, (1 << 24) // max(array[:1].nbytes, 1))
             for start in range(0, len(array), rows):
                 digest.update(np.ascontiguousarray(array[start:start + rows]).tobytes())
@@ -128,6 +182,8 @@ def batch_order(n: int, batch_size: int, *, seed: int | None = None, epoch: int 
 
 def batches(dataset: Dataset, batch_size: int, *, seed: int | None = None, epoch: int = 0,
             drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids [b, field_num] int32, labels [b] float32) batches; see batch_order."""
+    """(inputs, labels [b] float32) batches, inputs the ids [b, field_num] int32 or the typed
+    dict (Dataset.inputs); see batch_order."""
+    inputs = dataset.inputs
     for index in batch_order(len(dataset), batch_size, seed=seed, epoch=epoch, drop_last=drop_last):
-        yield dataset.ids[index], dataset.labels[index]
+        yield features.take(inputs, index), dataset.labels[index]

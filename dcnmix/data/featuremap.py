@@ -38,13 +38,47 @@ class FeatureMap:
 
     @property
     def field_names(self) -> tuple[str, ...]:
+        """Every field's name, in the feature map's order (all roles)."""
         return tuple(f.name for f in self.fields)
+
+    def of_role(self, role: str) -> tuple[int, ...]:
+        """Indices of the fields whose kind has `role` ('ids', 'dense', 'multi')."""
+        return tuple(i for i, f in enumerate(self.fields) if f.role == role)
+
+    @property
+    def id_names(self) -> tuple[str, ...]:
+        """The single-id fields: the columns of ids."""
+        return tuple(self.fields[i].name for i in self.of_role("ids"))
+
+    @property
+    def dense_names(self) -> tuple[str, ...]:
+        """The columns of dense: each dense field, then '<name>#missing' after one with an
+        indicator."""
+        out = []
+        for i in self.of_role("dense"):
+            f = self.fields[i]
+            out += [f.name] + ([f"{f.name}#missing"] if f.indicator else [])
+        return tuple(out)
+
+    @property
+    def multi_names(self) -> tuple[str, ...]:
+        return tuple(self.fields[i].name for i in self.of_role("multi"))
+
+    @property
+    def max_len(self) -> int:
+        """L, the multi-valued fields' common length (the longest max_len)."""
+        return max((self.fields[i].max_len for i in self.of_role("multi")), default=0)
+
+    def inputs(self) -> dict:
+        """The typed inputs a model of this data takes (dcnmix.config.Inputs' fields)."""
+        return {"dense_num": len(self.dense_names), "multi_num": len(self.multi_names)}
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
+        """Ids per single-id field."""
         if self.given_feat_dim is not None:
             return tuple(int(c) for c in self.info.get("cardinalities", [0] * len(self.fields)))
-        return tuple(f.cardinality for f in self.fields)
+        return tuple(self.fields[i].cardinality for i in self.of_role("ids"))
 
     @property
     def offsets(self) -> np.ndarray:
@@ -69,12 +103,57 @@ class FeatureMap:
         return self._encoders[index](column)
 
     def encode(self, frame) -> np.ndarray:
-        """Global ids int32 [rows, fields] of a polars DataFrame holding every field's raw
-        column (by name)."""
-        out = np.empty((len(self.fields), frame.height), np.int32)
-        for i, f in enumerate(self.fields):
-            out[i] = self.offsets[i] + self.encode_column(i, frame[f.name])
+        """Global ids int32 [rows, single-id fields] of a polars DataFrame holding every
+        field's raw column (by name)."""
+        index = self.of_role("ids")
+        out = np.empty((len(index), frame.height), np.int32)
+        for row, i in enumerate(index):
+            out[row] = self.offsets[i] + self.encode_column(i, frame[self.fields[i].name])
         return np.ascontiguousarray(out.T)
+
+    def encode_typed(self, frame) -> dict:
+        """{'dense': float32 [rows, D], 'multi': int32 [rows, Fm, L] (global ids, -1 padding)}
+        of the typed fields present (an empty dict without)."""
+        out = {}
+        dense = self.of_role("dense")
+        if dense:
+            out["dense"] = np.concatenate([self.encode_column(i, frame[self.fields[i].name])
+                                           for i in dense], axis=1).astype(np.float32)
+        multi = self.of_role("multi")
+        if multi:
+            parts = np.full((frame.height, len(multi), self.max_len), -1, np.int32)
+            for j, i in enumerate(multi):
+                local = self.encode_column(i, frame[self.fields[i].name])
+                parts[:, j, :local.shape[1]] = np.where(local >= 0, local + self.offsets[i], -1)
+            out["multi"] = parts
+        return out
+
+    def batch(self, frame):
+        """What a model takes of a polars DataFrame of raw columns (dcnmix.data.features):
+        the ids, or the typed dict."""
+        from .features import typed
+        return typed(self.encode(frame), **self.encode_typed(frame))
+
+    def share_counts(self, batch) -> dict:
+        """{field: (missing, out of vocabulary, total)} of an encoded batch: rows of each
+        single-id field, elements of each multi-valued field (its missing: empty rows)."""
+        from .features import parts
+        from .vocab import MISSING, OOV
+        got, out = parts(batch), {}
+        for col, i in enumerate(self.of_role("ids")):
+            local = got["ids"][:, col] - self.offsets[i]
+            out[self.fields[i].name] = (int((local == MISSING).sum()), int((local == OOV).sum()),
+                                        len(local))
+        for col, i in enumerate(self.of_role("multi")):
+            ids = got["multi"][:, col]
+            local = np.where(ids >= 0, ids - self.offsets[i], -1)
+            out[self.fields[i].name] = (int((local[:, 0] == MISSING).sum()),
+                                        int((local == OOV).sum()), int((local >= 0).sum()))
+        return out
+
+    def shares(self, batch) -> dict:
+        return {name: {"missing": m / max(t, 1), "oov": o / max(t, 1)}
+                for name, (m, o, t) in self.share_counts(batch).items()}
 
     # ------------------------------------------------------------------ files
     def to_json(self) -> str:

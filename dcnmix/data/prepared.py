@@ -28,16 +28,25 @@ def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:
     fmap = FeatureMap.load(path)
     rows = fmap.info.get("rows", {})
     out = []
+    ids_names = fmap.id_names if fmap.given_feat_dim is None else fmap.field_names
     for split in SPLITS:
-        ids = _array(os.path.join(folder, f"{split}.ids.npy"))
-        labels = _array(os.path.join(folder, f"{split}.labels.npy"))
-        if ids.ndim != 2 or ids.shape != (rows.get(split), len(fmap.fields)) or \
-                labels.shape != (ids.shape[0],):
-            raise DataError(os.path.join(folder, f"{split}.ids.npy"), None,
-                            f"shape {ids.shape} / labels {labels.shape} do not match the feature "
-                            f"map ({rows.get(split)} rows, {len(fmap.fields)} fields)")
-        out.append(Dataset(ids, labels, fmap.field_names, fmap.cardinalities, fmap.feat_dim,
-                           vocab=fmap))
+        n = rows.get(split)
+        shapes = {"ids": (n, len(ids_names)), "labels": (n,)}
+        if fmap.dense_names:
+            shapes["dense"] = (n, len(fmap.dense_names))
+        if fmap.multi_names:
+            shapes["multi"] = (n, len(fmap.multi_names), fmap.max_len)
+        arrays = {}
+        for name, shape in shapes.items():
+            path = os.path.join(folder, f"{split}.{name}.npy")
+            arrays[name] = _array(path)
+            if arrays[name].shape != shape:
+                raise DataError(path, None, f"shape {arrays[name].shape} does not match the "
+                                            f"feature map's {shape}")
+        out.append(Dataset(arrays["ids"], arrays["labels"], ids_names, fmap.cardinalities,
+                           fmap.feat_dim, vocab=fmap, dense=arrays.get("dense"),
+                           multi=arrays.get("multi"), dense_names=fmap.dense_names,
+                           multi_names=fmap.multi_names))
     return tuple(out)
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
 
 from .dataset import Dataset, split
 from .libfm import load_frappe, load_libfm
+from .options import DATA_FIELDS, DataOptions
 from .synthetic import synthetic
 
 KINDS = ("synthetic", "frappe", "criteo", "libfm", "csv", "parquet", "prepared")
@@ -26,37 +26,43 @@ class DatasetSpecError(ValueError):
     """A --dataset value that names no dataset this project can load."""
 
 
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """A dataset spec and the options that shape what it loads (the split's seed included)."""
+# the fields a run folder's data record always has (those of the first DataSpec); the
+# others are written only when they differ from their defaults, so old records compare equal
+RECORDED = ("spec", "synthetic_rows", "split_seed", "label", "categorical", "numeric",
+            "min_count", "delimiter")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSpec(DataOptions):
+    """A dataset spec and the options that shape what it loads (dcnmix.data.options: the
+    columns and their types, the split and its seed, the encoding)."""
 
     spec: str = "synthetic"
     synthetic_rows: int = 100_000
-    split_seed: int = 0
-    label: str = "label"
-    categorical: tuple[str, ...] = ()
-    numeric: tuple[str, ...] = ()
-    min_count: int = 2
-    delimiter: str = ","
-
-    def __post_init__(self):
-        object.__setattr__(self, "categorical", tuple(self.categorical))
-        object.__setattr__(self, "numeric", tuple(self.numeric))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        return {**{k: out[k] for k in RECORDED},
+                **{k: v for k, v in out.items()
+                   if k not in RECORDED and v != DataSpec.__dataclass_fields__[k].default}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "DataSpec":
         data = dict(data)
         if "seed" in data:          # run folders written before split_seed
             data["split_seed"] = data.pop("seed")
+        for name in ("buckets", "hash_buckets"):
+            if name in data:
+                data[name] = tuple(tuple(pair) for pair in data[name])
         return cls(**data)
+
+    def options(self) -> dict:
+        """The DataOptions fields, as keywords (for PrepareOptions)."""
+        return {name: getattr(self, name) for name in DATA_FIELDS}
 
     def load(self, log=print) -> tuple[Dataset, Dataset, Dataset]:
         return load_splits(self.spec, synthetic_rows=self.synthetic_rows, seed=self.split_seed,
-                           label=self.label, categorical=self.categorical, numeric=self.numeric,
-                           min_count=self.min_count, delimiter=self.delimiter, log=log)
+                           log=log, options=self)
 
 
 def default_frappe_dir() -> str:
@@ -64,13 +70,12 @@ def default_frappe_dir() -> str:
     return os.path.join(shared, "data", "frappe")
 
 
-def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
-                label: str = "label", categorical: Sequence[str] = (), numeric: Sequence[str] = (),
-                min_count: int = 2, delimiter: str = ",", log=print
-                ) -> tuple[Dataset, Dataset, Dataset]:
+def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0, log=print,
+                options: DataOptions | None = None, **columns) -> tuple[Dataset, Dataset, Dataset]:
     """Train / validation / test for a spec; `seed` is the split's (and the synthetic data's).
     synthetic and libfm files are split 80/10/10 in memory; criteo, csv and parquet files go
-    through `prepare` (vocabulary on the training rows, a hashed split) once, cached."""
+    through `prepare` (fields fitted on the training rows; options: DataOptions, or its
+    fields as keywords) once, cached."""
     kind, _, path = spec.partition(":")
     if kind not in KINDS:
         raise DatasetSpecError(f"unknown dataset {spec!r}: expected one of synthetic, frappe[:DIR], "
@@ -96,7 +101,6 @@ def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0,
         return split(load_libfm(path), SPLIT, seed=seed)
     from .prepare import PrepareOptions
     from .prepared import prepared_splits
-    opt = PrepareOptions(kind=kind, paths=(path,), label=label, categorical=tuple(categorical),
-                         numeric=tuple(numeric), delimiter=delimiter, min_count=min_count,
-                         split_seed=seed)
+    given = {} if options is None else {n: getattr(options, n) for n in DATA_FIELDS}
+    opt = PrepareOptions(kind=kind, paths=(path,), **{**given, **columns, "split_seed": seed})
     return prepared_splits(opt, log=log)

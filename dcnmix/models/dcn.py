@@ -2,7 +2,7 @@
 'CrossNet' row of Table 6)."""
 from __future__ import annotations
 
-from .entries import DNN_STRIDE, Entry, batch_norm, dense
+from .entries import DNN_STRIDE, Entry, batch_norm, dense, table
 from .spec import ModelSpec
 
 CROSS_OPTIONS = ("emb_num", "order_num", "r", "k", "cross", "variant")
@@ -54,8 +54,7 @@ def _mix_layer(cfg, t: str, p: tuple[str, ...]) -> list[Entry]:
 
 
 def _table(cfg) -> list[Entry]:
-    return [Entry("embedding.embedding.weight", ("params", "embedding", "embedding"),
-                  (cfg.feat_dim, cfg.emb_num))]
+    return table("embedding.embedding", ("params", "embedding"), cfg, cfg.emb_num)
 
 
 def dcn_layout(cfg) -> list[Entry]:
@@ -74,7 +73,7 @@ def crossnet_layout(cfg) -> list[Entry]:
 
 
 SPECS = (
-    ModelSpec(name="dcn", order=0,
+    ModelSpec(name="dcn", order=0, dense_concat=True,
               summary="DCN-Mix (--cross mix) or DCN-V2 (--cross full): the seed's model",
               options=("emb_num", "order_num", "r", "k", "dropout", "method", "hidden_nums",
                        "cross", "variant"),
@@ -82,7 +81,7 @@ SPECS = (
               jax="dcnmix_jax.model:DCN", torch="dcnmix_torch.model:DCN",
               jax_options=("mixture", "dtype"),
               parity={}),       # parity's own grid and variants (parity.checks)
-    ModelSpec(name="crossnet", order=7,
+    ModelSpec(name="crossnet", order=7, dense_concat=True,
               summary="the cross network alone (mix or full) and one Linear: DCN-V2's CrossNet",
               options=CROSS_OPTIONS, defaults={"emb_num": 16, "order_num": 2},
               layout=crossnet_layout,

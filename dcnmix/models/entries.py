@@ -30,6 +30,15 @@ def dense(torch_prefix: str, path: tuple[str, ...], fan_in: int, fan_out: int,
     return out
 
 
+def table(torch_prefix: str, path: tuple[str, ...], cfg, width: int) -> list[Entry]:
+    """The input layer (dcnmix_*.inputs.FieldEmbedding) at `path`: its table [feat_dim,
+    width] and, with embedded dense values, their vectors [dense_num, width]."""
+    out = [Entry(f"{torch_prefix}.weight", path + ("embedding",), (cfg.feat_dim, width))]
+    if cfg.inputs.dense_embedding and cfg.inputs.dense_num:
+        out.append(Entry(f"{torch_prefix}.dense", path + ("dense",), (cfg.inputs.dense_num, width)))
+    return out
+
+
 def batch_norm(torch_prefix: str, path: tuple[str, ...], width: int) -> list[Entry]:
     """torch BatchNorm1d <-> dcnmix_jax TorchBatchNorm: scale and bias in params, the
     running statistics in batch_stats."""

@@ -32,6 +32,8 @@ class ModelSpec:
     supports   TrainConfig field (or 'mesh') -> the values the model trains with (absent: any)
     parity     parity case name -> options over the preset (default: the model in its preset)
     order      position in listings (dcn first)
+    dense_concat  dense values may go into x0 as they are (a model with an x0); otherwise
+               they are embedded fields (dcnmix.config.Inputs.dense_embedding)
     """
 
     name: str
@@ -46,6 +48,7 @@ class ModelSpec:
     supports: dict = dataclasses.field(default_factory=dict)
     parity: dict | None = None
     order: int = 100
+    dense_concat: bool = False
 
     def all_defaults(self) -> dict:
         """The values `dcnmix train` uses for the options a caller leaves out."""

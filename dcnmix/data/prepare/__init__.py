@@ -41,7 +41,7 @@ from .libfm import prepare_libfm
 from .options import LIBFM_KINDS, SOURCE_KINDS, SPLITS, PrepareOptions
 from .output import finish, fresh
 from .readers import iter_batches
-from .summary import report
+from .summary import field_warnings, report
 from .scan import check_scan, scan_sources
 from .splits import Splitter, hashed_split
 
@@ -60,7 +60,7 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
     stamps = {p: stamp(p) for p in present}
     scanning, sources = scan_sources(present, opt)
     splitter = Splitter(opt)
-    fields, rows = count_pass(opt, splitter, log)
+    fields, rows, label_values = count_pass(opt, splitter, log)
     check_scan(scanning, sources, stamps)
     if rows[0] == 0:
         raise DataError(opt.paths[0], None, "no training rows (check the split)")
@@ -73,5 +73,7 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
             "sources": [sources[p] for p in opt.paths], "kind": opt.kind,
             "options": {k: v for k, v in dataclasses.asdict(opt).items() if k not in ("kind", "paths")},
             "oov": oov, "command": command or " ".join(sys.argv),
-            "seconds": round(time.time() - t0, 2)}
+            "seconds": round(time.time() - t0, 2), "warnings": field_warnings(fmap, rows[0])}
+    if opt.positive is not None:
+        info["labels"] = {"positive": opt.positive, "train_values": label_values}
     return finish(tmp, out, dataclasses.replace(fmap, info=info))

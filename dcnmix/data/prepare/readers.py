@@ -45,12 +45,14 @@ def _numbers(opt: PrepareOptions) -> set[str]:
     return {opt.label, *(n for n, k in opt.fields if KINDS[k].reads_numbers)}
 
 
-def _arrow_csv(path: str, opt: PrepareOptions, want: list[str], read, parse) -> Iterator:
-    """polars DataFrames from pyarrow's streaming CSV reader of the `want` columns."""
+def _arrow_csv(path: str, opt: PrepareOptions, want: list[str], read, parse,
+               numbers=frozenset()) -> Iterator:
+    """polars DataFrames from pyarrow's streaming CSV reader of the `want` columns, those in
+    `numbers` as float64, the others as text (a field's kind parses its numbers: text in a
+    numeric or dense column is refused with its line, dcnmix.data.prepare.rows)."""
     import polars as pl
     import pyarrow as pa
     import pyarrow.csv as pcsv
-    numbers = _numbers(opt)
     types = {n: (pa.float64() if n in numbers else pa.string())
              for n in (opt.label, *(n for n, _ in opt.fields))}
     # only an empty field is missing: "NA", "null", "nan" are tokens (or, as numbers, refused)
@@ -83,7 +85,7 @@ class CriteoReader:
             return self._polars(path, opt, want, names)
         read = pcsv.ReadOptions(column_names=names, block_size=BLOCK)
         parse = pcsv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=False)
-        return _arrow_csv(path, opt, want, read, parse)
+        return _arrow_csv(path, opt, want, read, parse, _numbers(opt))
 
     @staticmethod
     def _polars(path: str, opt: PrepareOptions, want: list[str], names: list[str]) -> Iterator:

@@ -13,26 +13,52 @@ from .readers import first_line, iter_batches
 from .splits import Splitter
 
 
-def labels(batch, opt: PrepareOptions, path: str, start: int) -> np.ndarray:
-    """0/1 float32 labels (-1 reads as 0); anything else is a DataError with its line."""
+# label text read as 0 / 1 without --positive (case and surrounding spaces ignored)
+LABEL_TEXT = {"0": 0.0, "1": 1.0, "-1": 0.0, "0.0": 0.0, "1.0": 1.0, "-1.0": 0.0,
+              "false": 0.0, "true": 1.0}
+
+
+def parse_labels(column, positive: str | None = None):
+    """(0/1 float32 labels, index of the first bad row or None, its reason) of a polars
+    Series: numbers 0/1 (-1 reads as 0), booleans, their text forms; with `positive`, that
+    value is 1 and every other value 0."""
     import polars as pl
-    y = batch[opt.label].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    bad = ~np.isin(y, (0.0, 1.0, -1.0))     # NaN (empty) included
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise DataError(path, start + row + first_line(opt),
-                        f"label {float(y[row]):g} is not one of -1, 0, 1" if np.isfinite(y[row])
-                        else "label is empty or not a number")
-    return (y == 1.0).astype(np.float32)
+    if column.null_count():
+        row = int(np.argmax(column.is_null().to_numpy()))
+        return None, row, "label is empty"
+    if positive is not None:
+        return (column.cast(pl.String) == positive).to_numpy().astype(np.float32), None, ""
+    if column.dtype == pl.Boolean:
+        return column.cast(pl.Float32).to_numpy(), None, ""
+    if column.dtype == pl.String:
+        y = column.str.strip_chars().str.to_lowercase().replace_strict(
+            LABEL_TEXT, default=None, return_dtype=pl.Float64)
+    else:
+        y = column.cast(pl.Float64).fill_nan(None)
+        y = y.set(~y.is_in([0.0, 1.0, -1.0]).fill_null(False), None)
+    if y.null_count():
+        row = int(np.argmax(y.is_null().to_numpy()))
+        return None, row, (f"label {column[row]!r} is not 0/1, -1/1 or true/false: name the "
+                           "positive value with --positive VALUE")
+    return (y == 1.0).to_numpy().astype(np.float32), None, ""
+
+
+def labels(batch, opt: PrepareOptions, path: str, start: int) -> np.ndarray:
+    """0/1 float32 labels (parse_labels); anything else is a DataError with its line."""
+    y, row, reason = parse_labels(batch[opt.label], opt.positive)
+    if row is not None:
+        raise DataError(path, start + row + first_line(opt), reason)
+    return y
 
 
 def check_fields(batch, opt: PrepareOptions, path: str, start: int) -> None:
-    """A DataError at the first value a field's kind refuses (numeric: not finite)."""
+    """A DataError at the first value a field's kind refuses (numeric and dense: text or not
+    finite; multi-valued: a list of the wrong element type), naming the column."""
     for name, kind in opt.fields:
         bad = KINDS[kind].invalid(batch, name)
         if bad:
             row, reason = bad
-            raise DataError(path, start + row + first_line(opt), f"field {name}: {reason}")
+            raise DataError(path, start + row + first_line(opt), f"column {name}: {reason}")
 
 
 def checked_rows(opt: PrepareOptions, splitter: Splitter) -> Iterator:
