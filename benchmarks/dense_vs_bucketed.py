@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     rows = ["| I1-I13 as | prepare s | prepare rows/s | x0 width | params | train ex/s | best epoch | test AUC |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, options in (("log buckets (default)", {}), ("dense, log1p (the paper's)", {"dense": ("all",)})):
-        folder = os.path.join(work, name.split()[0])
+        folder = os.path.join(work, "dense" if options else "buckets")
         t0 = time.perf_counter()
         fmap = prepare(PrepareOptions(kind="criteo", paths=(args.file,), min_count=10, **options), folder)
         seconds = time.perf_counter() - t0

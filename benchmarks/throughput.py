@@ -203,6 +203,7 @@ def bench_twin(bc: BenchConfig, batch: int, compiled: bool) -> dict:
 
 
 def _torch_eval_window(model, fn, ids):
+    import torch
     tid = _torch_batches(ids)
 
     def window(n):
