@@ -31,7 +31,9 @@ def to_torch(batch):
     """A batch for a twin model: bare ids as an int64 tensor, a typed dict as tensors."""
     if isinstance(batch, dict):
         return as_tensors(batch)
-    return torch.as_tensor(np.asarray(batch), dtype=torch.long)
+    if isinstance(batch, torch.Tensor):
+        return batch.long()
+    return torch.from_numpy(np.array(batch, dtype=np.int64))
 
 
 def pool(weight, multi, pooling: str):
