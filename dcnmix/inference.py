@@ -110,14 +110,12 @@ def _typed(frame, fmap: FeatureMap):
     string being missing (as in prepare)."""
     import polars as pl
 
-    def column(f):
-        if f.kind in ("numeric", "dense"):
-            return pl.col(f.name)
-        if f.kind == "multivalued":
-            return pl.col(f.name)
+    def text(f):
         text = pl.col(f.name).cast(pl.String)
         return pl.when(text == "").then(None).otherwise(text).alias(f.name)
-    return frame.with_columns([column(f) for f in fmap.fields])
+    # numbers and lists are parsed by their kind's encoder (dcnmix.data.fieldkinds)
+    return frame.with_columns([text(f) for f in fmap.fields
+                               if f.kind not in ("numeric", "dense", "multivalued")])
 
 
 def load_run(run_dir, framework: str = "jax") -> LoadedRun:

@@ -30,7 +30,7 @@ class Predictor:
             return self.module(to_torch(ids)).numpy()
 
 
-def Named(module, names):
+def named_inputs(module, names):
     """The module taking its inputs as separate tensors, in `names` order (the ONNX graph's
     named inputs), rebuilt into the batch the model takes."""
     import torch
@@ -85,7 +85,7 @@ class TorchBackend:
         try:
             with warnings.catch_warnings():   # the TorchScript exporter: deprecated, needs no onnxscript
                 warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(Named(predictor.module, names), example, tmp, input_names=names,
+                torch.onnx.export(named_inputs(predictor.module, names), example, tmp, input_names=names,
                                   output_names=["probs"], opset_version=ONNX_OPSET, dynamo=False,
                                   dynamic_axes={**axes, "probs": {0: "batch"}})
             os.replace(tmp, out)

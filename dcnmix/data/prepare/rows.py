@@ -7,7 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import DataError
-from ..fieldkinds import KINDS
+from ..fieldkinds import KINDS, as_numbers
 from .options import PrepareOptions
 from .readers import first_line, iter_batches
 from .splits import Splitter
@@ -51,14 +51,20 @@ def labels(batch, opt: PrepareOptions, path: str, start: int) -> np.ndarray:
     return y
 
 
-def check_fields(batch, opt: PrepareOptions, path: str, start: int) -> None:
-    """A DataError at the first value a field's kind refuses (numeric and dense: text or not
-    finite; multi-valued: a list of the wrong element type), naming the column."""
+def check_fields(batch, opt: PrepareOptions, path: str, start: int):
+    """The batch with the columns of number kinds parsed once (Float64, NaN missing), for the
+    fitting and the encoding after; a DataError at the first value a field's kind refuses
+    (numeric and dense: text or not finite; multi-valued: a list of the wrong element type),
+    naming the column."""
+    parsed = []
     for name, kind in opt.fields:
         bad = KINDS[kind].invalid(batch, name)
         if bad:
             row, reason = bad
             raise DataError(path, start + row + first_line(opt), f"column {name}: {reason}")
+        if KINDS[kind].reads_numbers:
+            parsed.append(as_numbers(batch[name]))
+    return batch.with_columns(parsed) if parsed else batch
 
 
 def checked_rows(opt: PrepareOptions, splitter: Splitter) -> Iterator:
@@ -67,7 +73,7 @@ def checked_rows(opt: PrepareOptions, splitter: Splitter) -> Iterator:
         start = 0
         for batch in iter_batches(path, opt, splitter.extra()):
             y = labels(batch, opt, path, start)
-            check_fields(batch, opt, path, start)
+            batch = check_fields(batch, opt, path, start)
             yield index, path, batch, start, splitter(index, batch, start, path), y
             start += batch.height
         if start == 0:
