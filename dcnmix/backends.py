@@ -68,15 +68,18 @@ class Backend(Protocol):
     """One framework's side of dcnmix.
 
     supports: TrainConfig field (or 'mesh') -> the values this backend trains with (absent:
-    any); export_formats: format name -> a line on what it writes."""
+    any); export_formats: format name -> a line on what it writes; apis: the model APIs its
+    predictor offers (the first is the default; JAX: linen, nnx)."""
 
     name: str
     supports: dict[str, tuple]
     export_formats: dict[str, str]
+    apis: tuple[str, ...]
 
     def trainer(self, cfg: ModelConfig, tc: TrainConfig, *, mesh=None,
                 data_budget: int | None = None) -> Trainer: ...
-    def predictor(self, cfg: ModelConfig, arrays: dict[str, np.ndarray]) -> Predictor: ...
+    def predictor(self, cfg: ModelConfig, arrays: dict[str, np.ndarray], *,
+                  api: str | None = None) -> Predictor: ...
     def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict: ...
     def set_threads(self, threads: int) -> None: ...
     def scale_out(self, *, mesh: str | None, coordinator: str | None,

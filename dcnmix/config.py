@@ -24,7 +24,7 @@ METHODS = ("parallel", "stacked")
 GATES = ("softmax", "sigmoid", "constant")
 ACTIVATIONS = ("none", "relu", "tanh", "hard_tanh")
 INITS = ("seed", "deepctr", "torchrec")
-MIXTURES = ("gemm", "experts")
+MIXTURES = ("gemm", "experts", "vmap")
 DTYPES = ("float32", "bfloat16", "float64")
 EMBEDDING_OPTIMIZERS = ("dense", "lazy")
 POOLINGS = ("mean", "sum")
@@ -352,7 +352,8 @@ class TrainConfig:
     dtype: str = _option("float32", "jax compute dtype (parameters stay float32; float64 needs "
                                     "JAX_ENABLE_X64=1)", DTYPES)
     mixture: str = _option("gemm", "jax: the mixture's arithmetic form, equal in exact "
-                                   "arithmetic (gemm: two GEMMs; experts: the seed's order)", MIXTURES)
+                                   "arithmetic (gemm: two GEMMs; experts: the seed's order; "
+                                   "vmap: one expert module mapped over K)", MIXTURES)
     divergence: float = _option(100.0, "stop when an epoch's mean training loss exceeds this "
                                        "multiple of the first epoch's (0: never)")
 

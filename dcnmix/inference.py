@@ -1,6 +1,7 @@
 """Use a trained model: `load_run(RUN_DIR).predict(rows)` and `dcnmix predict`.
 
     run = dcnmix.load_run("runs/criteo", framework="jax")     # or "torch" (the twin)
+    run = dcnmix.load_run("runs/criteo", api="nnx")           # run.model: the Flax NNX module
     probs = run.predict(frame)          # polars / pandas DataFrame, Arrow table, dict of columns
     probs = run.predict(ids)            # or already-encoded ids [rows, fields] (or the typed
                                         # dict {ids, dense, multi}, dcnmix.data.features)
@@ -33,11 +34,16 @@ class LoadedRun:
 
     .config (ModelConfig), .feature_map (FeatureMap or None), .arrays (torch-keyed weights),
     .predictor (the backend's: ids -> probabilities). What the predictor holds is reachable
-    here too: JAX .model (the Flax module) and .variables; torch .module (eval mode).
+    here too: JAX .model (the Flax module: linen, or NNX with api='nnx') and .variables;
+    torch .module (eval mode).
     """
 
-    def __init__(self, run_dir, framework: str = "jax"):
+    def __init__(self, run_dir, framework: str = "jax", api: str | None = None):
         self.backend = backends.get(framework)
+        apis = getattr(self.backend, "apis", ())
+        if api is not None and api not in apis:
+            raise ValueError(f"api={api!r}: the {framework} backend offers {apis}")
+        self.api = api or (apis[0] if apis else None)
         self.folder = RunFolder(run_dir)
         self.framework = framework
         summary = self.folder.read_summary()
@@ -48,7 +54,7 @@ class LoadedRun:
         self.arrays = self.folder.load_weights("best.safetensors", self.config)
         fmap_path = self.folder.path("feature_map.json")
         self.feature_map = FeatureMap.load(fmap_path) if os.path.exists(fmap_path) else None
-        self.predictor = self.backend.predictor(self.config, self.arrays)
+        self.predictor = self.backend.predictor(self.config, self.arrays, api=self.api)
 
     def __getattr__(self, name):
         """The predictor's own attributes (.model, .variables, .module)."""
@@ -118,9 +124,10 @@ def _typed(frame, fmap: FeatureMap):
                                if f.kind not in ("numeric", "dense", "multivalued")])
 
 
-def load_run(run_dir, framework: str = "jax") -> LoadedRun:
-    """The best model of a run folder, ready to predict (see LoadedRun)."""
-    return LoadedRun(run_dir, framework)
+def load_run(run_dir, framework: str = "jax", api: str | None = None) -> LoadedRun:
+    """The best model of a run folder, ready to predict (see LoadedRun); `api` picks the
+    backend's model API (JAX: 'linen', the default, or 'nnx')."""
+    return LoadedRun(run_dir, framework, api)
 
 
 # ---------------------------------------------------------------------- dcnmix predict

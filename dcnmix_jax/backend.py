@@ -27,9 +27,32 @@ class Predictor:
         return np.asarray(self._apply(self.variables, ids))
 
 
+class NnxPredictor:
+    """A run's weights in the Flax NNX module (dcnmix_jax.nnx), eval mode: `predictor(ids)`
+    -> probabilities through one jitted pure function of the split state; .model (the NNX
+    module) and .variables (the same arrays in linen's layout)."""
+
+    def __init__(self, cfg, arrays):
+        import jax
+        from flax import nnx
+        from .nnx.build import from_arrays
+        from .nnx.convert import to_linen
+        self.config = cfg
+        self.model = from_arrays(cfg, arrays)
+        self.model.eval()
+        self.variables = to_linen(self.model)
+        graphdef, state = nnx.split(self.model)
+        self._probs = jax.jit(lambda state, batch: nnx.merge(graphdef, state)(batch))
+        self._state = state
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._probs(self._state, ids))
+
+
 class JaxBackend:
     name = "jax"
     supports: dict = {}          # every option of dcnmix.config.TrainConfig, and meshes
+    apis = ("linen", "nnx")      # the predictor's Flax module: linen (default) or NNX
     export_formats = {"stablehlo": "jax.export of the jitted Flax model, weights inlined; the "
                                    "inputs of docs/serving.md (ids int32 [batch, fields], ...); "
                                    "reload with jax.export.deserialize"}
@@ -38,8 +61,8 @@ class JaxBackend:
         from .trainer import JaxTrainer
         return JaxTrainer(cfg, tc, mesh=mesh, data_budget=data_budget)
 
-    def predictor(self, cfg, arrays) -> Predictor:
-        return Predictor(cfg, arrays)
+    def predictor(self, cfg, arrays, *, api=None):
+        return NnxPredictor(cfg, arrays) if api == "nnx" else Predictor(cfg, arrays)
 
     def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict:
         """StableHLO of the model with the weights inlined, for `platforms` (jax's names:

@@ -37,6 +37,14 @@ def keep_mask(key, shape, rate: float):
     return lowbias32(lowbias32(index ^ w[0]) + w[1]) >= threshold
 
 
+def dropout(x, keep, key, rate: float):
+    """x with each element zeroed with probability `rate` (mask keep(key, shape)), the rest
+    scaled by 1 / (1 - rate)."""
+    if rate >= 1.0:
+        return jnp.zeros_like(x)
+    return jnp.where(keep(key, x.shape), x / (1.0 - rate), jnp.zeros_like(x))
+
+
 class Dropout(nn.Module):
     """Inverted dropout (as nn.Dropout: zero with probability `rate`, scale the rest by
     1 / (1 - rate)) whose mask is keep_mask of the 'dropout' rng; identity when
@@ -49,10 +57,7 @@ class Dropout(nn.Module):
     def __call__(self, x):
         if self.deterministic or self.rate == 0:
             return x
-        if self.rate >= 1.0:
-            return jnp.zeros_like(x)
-        keep = self.keep(self.make_rng("dropout"), x.shape)
-        return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
+        return dropout(x, self.keep, self.make_rng("dropout"), self.rate)
 
     def keep(self, key, shape):
         """The keep mask (a subclass may draw it another way: benchmarks/step_profile.py)."""

@@ -45,20 +45,33 @@ class FieldEmbedding(nn.Module):
 
     @nn.compact
     def __call__(self, batch):
-        got = parts(batch)
-        ids = got["ids"]
-        if ids.ndim != 2 or ids.shape[1] != self.field_num:
-            raise ValueError(f"ids must have shape [batch, {self.field_num}], got {ids.shape}")
         table = self.param("embedding", self.embedding_init, (self.feat_dim, self.features),
                            jnp.float32)
-        out = [jnp.take(table, ids, axis=0)]
-        if self.inputs.multi_num:
-            out.append(pool(table, got["multi"], self.inputs.pooling))
-        if self.inputs.dense_embedding and self.inputs.dense_num:
+        vectors = None
+        if embeds_dense(self.inputs):
             vectors = self.param("dense", self.embedding_init,
                                  (self.inputs.dense_num, self.features), jnp.float32)
-            out.append(got["dense"][:, :, None].astype(vectors.dtype) * vectors)
-        return out[0] if len(out) == 1 else jnp.concatenate(out, axis=1)
+        return embed(batch, table, vectors, field_num=self.field_num, inputs=self.inputs)
+
+
+def embeds_dense(inputs: Inputs) -> bool:
+    """Whether the input layer has the dense values' vectors (parameter `dense`)."""
+    return bool(inputs.dense_embedding and inputs.dense_num)
+
+
+def embed(batch, table, vectors=None, *, field_num: int, inputs: Inputs = Inputs()):
+    """Field embeddings [B, F', E] of a batch: the ids' rows of `table`, the multi-valued
+    fields' pooled rows, the dense values times their `vectors` (when embedded)."""
+    got = parts(batch)
+    ids = got["ids"]
+    if ids.ndim != 2 or ids.shape[1] != field_num:
+        raise ValueError(f"ids must have shape [batch, {field_num}], got {ids.shape}")
+    out = [jnp.take(table, ids, axis=0)]
+    if inputs.multi_num:
+        out.append(pool(table, got["multi"], inputs.pooling))
+    if vectors is not None:
+        out.append(got["dense"][:, :, None].astype(vectors.dtype) * vectors)
+    return out[0] if len(out) == 1 else jnp.concatenate(out, axis=1)
 
 
 def flatten(emb, batch=None, inputs: Inputs = Inputs(), dtype: Any = None):

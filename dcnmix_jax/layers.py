@@ -24,9 +24,13 @@ class TorchDense(nn.Module):
     def __call__(self, x):
         fan_in = x.shape[-1]
         kernel = self.param("kernel", self.kernel_init, (fan_in, self.features), jnp.float32)
-        dtype = self.dtype or x.dtype
-        y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
-        if self.use_bias:
-            bias = self.param("bias", torch_linear_bias(fan_in), (self.features,), jnp.float32)
-            y = y + bias.astype(dtype)
-        return y
+        bias = (self.param("bias", torch_linear_bias(fan_in), (self.features,), jnp.float32)
+                if self.use_bias else None)
+        return dense(x, kernel, bias, self.dtype)
+
+
+def dense(x, kernel, bias=None, dtype: Dtype | None = None):
+    """x @ kernel (+ bias) in the compute dtype (default x's)."""
+    dtype = dtype or x.dtype
+    y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
+    return y if bias is None else y + bias.astype(dtype)

@@ -51,6 +51,7 @@ class TorchBackend:
     # computes the seed's expert order whatever --mixture says
     supports = {"embedding_optimizer": ("dense",), "dtype": ("float32", "float64"),
                 "mesh": (False,)}
+    apis = ("module",)          # a torch.nn.Module
     export_formats = {"onnx": "torch.onnx.export of the twin, dynamic batch axis; the inputs of "
                               "docs/serving.md (ids int32 [batch, fields], ...); run with "
                               "onnxruntime.InferenceSession"}
@@ -59,7 +60,7 @@ class TorchBackend:
         from .trainer import TorchTrainer
         return TorchTrainer(cfg, tc)
 
-    def predictor(self, cfg, arrays) -> Predictor:
+    def predictor(self, cfg, arrays, *, api=None) -> Predictor:
         return Predictor(cfg, arrays)
 
     def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict:

@@ -237,6 +237,10 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
         # every other model (quick: conversion, forward, gradients)
         from parity.models import run_models
         yield from run_models(train, valid, progress=progress, training=not quick)
+    if configs:  # Flax NNX against linen and the twin, the vmap form against gemm
+        from parity.nnx import run_nnx
+        yield from run_nnx(configs, train, valid, progress=progress, quick=quick,
+                           models=not variants_only)
     if quick:  # statistical: needs the full data and seeds to be meaningful
         return
     for cfg in configs:

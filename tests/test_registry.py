@@ -184,15 +184,16 @@ OLD = ROOT / "tests" / "fixtures" / "runs_a8fcd38"     # written by dcnmix at co
 def test_run_folders_written_before_the_registries_load_and_resume(tmp_path, name):
     """Run folders (weights format 'dcnmix-dcn' 2, TrainConfig without optimizer, a LazyState
     with m and v) made by the code before this change: they predict what that code predicted,
-    in both frameworks, and resume."""
+    in both frameworks (and as Flax NNX modules), and resume."""
     import dcnmix
     from dcnmix.weights import load
     run = tmp_path / name
     shutil.copytree(OLD / name, run)
     ids = np.random.default_rng(0).integers(0, 72, (16, 10)).astype(np.int32)
     want = np.load(run / "expected_probs.npy")
-    for framework in ("jax", "torch"):
-        np.testing.assert_allclose(dcnmix.load_run(run, framework=framework).predict(ids), want, atol=1e-6)
+    for framework, api in (("jax", None), ("torch", None), ("jax", "nnx")):
+        loaded = dcnmix.load_run(run, framework=framework, api=api)
+        np.testing.assert_allclose(loaded.predict(ids), want, atol=1e-6)
     _, cfg, meta = load(run / "best.safetensors")
     assert meta["format"] == "dcnmix-dcn" and cfg.model == json.loads((run / "summary.json").read_text())["config"].get("model", "dcn")
     summary = json.loads((run / "summary.json").read_text())

@@ -28,6 +28,8 @@ class ModelSpec:
                the torch state_dict's order
     jax, torch the module class in each framework, 'package.module:Class'; called with
                **cfg.kwargs() (and, in JAX, the compute options in `jax_options`)
+    nnx        the Flax NNX class (default: the linen class's name in dcnmix_jax.nnx), called
+               as jax's plus rngs=
     jax_options  the JAX module's compute options (TrainConfig fields: mixture, dtype)
     supports   TrainConfig field (or 'mesh') -> the values the model trains with (absent: any)
     parity     parity case name -> options over the preset (default: the model in its preset)
@@ -49,13 +51,18 @@ class ModelSpec:
     parity: dict | None = None
     order: int = 100
     dense_concat: bool = False
+    nnx: str = ""
+
+    def __post_init__(self):
+        if not self.nnx:
+            object.__setattr__(self, "nnx", "dcnmix_jax.nnx:" + self.jax.partition(":")[2])
 
     def all_defaults(self) -> dict:
         """The values `dcnmix train` uses for the options a caller leaves out."""
         return {**self.defaults, **self.preset}
 
     def module(self, framework: str):
-        """The model's class in `framework` ('jax' or 'torch'), imported now."""
+        """The model's class in `framework` ('jax', 'torch' or 'nnx'), imported now."""
         path, _, name = getattr(self, framework).partition(":")
         return getattr(import_module(path), name)
 
