@@ -94,11 +94,11 @@ SCAN = 32  # steps per dispatch for jax-scan
 
 
 def bench_jax(bc: BenchConfig, batch: int, scan: bool, embedding_optimizer: str = "dense",
-              mesh=None) -> dict:
+              mesh=None, mixture: str = "gemm") -> dict:
     from dcnmix.config import TrainConfig
     from dcnmix_jax.trainer import JaxTrainer
-    backend = JaxTrainer(bc.model_config(), TrainConfig(embedding_optimizer=embedding_optimizer),
-                         mesh=mesh)
+    backend = JaxTrainer(bc.model_config(), TrainConfig(embedding_optimizer=embedding_optimizer,
+                                                        mixture=mixture), mesh=mesh)
     put = backend.fns.put
     train_step, train_steps, predict_batch = backend.fns.step, backend.fns.resident, backend.fns.predict
     ids, labels = batches_for(bc, batch, SCAN)
@@ -257,6 +257,9 @@ IMPLS = {
     "twin eager (seed's code)": lambda bc, b: bench_twin(bc, b, compiled=False),
     "twin torch.compile": lambda bc, b: bench_twin(bc, b, compiled=True),
     "DeepCTR-Torch DCNMix": bench_deepctr,
+    "jax, mixture vmap (per-step)": lambda bc, b: bench_jax(bc, b, scan=False, mixture="vmap"),
+    "jax-scan, mixture vmap": lambda bc, b: bench_jax(bc, b, scan=True, mixture="vmap"),
+    "jax-scan, mixture experts": lambda bc, b: bench_jax(bc, b, scan=True, mixture="experts"),
 }
 
 

@@ -1,5 +1,5 @@
 """dcnmix_jax: DCN-Mix (mixture of low-rank cross experts) as Flax linen modules; the seed
-table's baselines in dcnmix_jax.baselines.
+table's baselines in dcnmix_jax.baselines; every model as Flax NNX modules in dcnmix_jax.nnx.
 
 The model classes are imported lazily, so that `import dcnmix_jax` costs nothing until one
 is used.
@@ -12,6 +12,7 @@ _LAZY = {
     "DCN": "dcnmix_jax.model", "DNN": "dcnmix_jax.model", "checked_apply": "dcnmix_jax.model",
     "model_for": "dcnmix_jax.model",
     "CrossNet": "dcnmix_jax.cross", "MixCross": "dcnmix_jax.cross", "FullCross": "dcnmix_jax.cross",
+    "Expert": "dcnmix_jax.cross", "VmapMixCross": "dcnmix_jax.cross",
     "TorchBatchNorm": "dcnmix_jax.batchnorm",
     "TrainState": "dcnmix_jax.steps", "create_state": "dcnmix_jax.steps",
     "train_step": "dcnmix_jax.steps", "step": "dcnmix_jax.steps",

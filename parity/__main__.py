@@ -1,4 +1,4 @@
-"""python -m parity [--quick] [--variants-only] | python -m parity convert IN OUT --to {jax,torch}"""
+"""python -m parity [--quick] [--variants-only] [--nnx-only] | python -m parity convert IN OUT --to {jax,torch}"""
 from __future__ import annotations
 
 import argparse
@@ -18,11 +18,11 @@ def _table(rows) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
 
 
-def run_checks(quick: bool, variants_only: bool = False) -> int:
+def run_checks(quick: bool, variants_only: bool = False, nnx_only: bool = False) -> int:
     from parity.checks import run_all
     start = time.time()
     rows = []
-    for row in run_all(quick=quick, variants_only=variants_only, progress=lambda s: print(f"[{time.time() - start:6.1f}s] {s}",
+    for row in run_all(quick=quick, variants_only=variants_only, nnx_only=nnx_only, progress=lambda s: print(f"[{time.time() - start:6.1f}s] {s}",
                                                              file=sys.stderr, flush=True)):
         rows.append(row)
     print(_table(rows))
@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a fast subset (the test suite runs it)")
     parser.add_argument("--variants-only", action="store_true",
                         help="only the DCN-Mix variant configurations (presets and options)")
+    parser.add_argument("--nnx-only", action="store_true",
+                        help="only the Flax NNX rows (NNX vs linen and the twin, mixture vmap vs gemm)")
     sub = parser.add_subparsers(dest="command")
     conv = sub.add_parser("convert", help="convert a weights file between the frameworks",
                           formatter_class=Formatter, allow_abbrev=False)
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
             print(f"error: {one_line(exc)}", file=sys.stderr)
             return 2
         return 0
-    return run_checks(args.quick, args.variants_only)
+    return run_checks(args.quick, args.variants_only, args.nnx_only)
 
 
 def convert_main(argv) -> int:

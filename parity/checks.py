@@ -192,6 +192,13 @@ def check_dropout_auc(cfg: ModelConfig, train, valid, *, seeds: int = 3, epochs:
                 abs(float(np.mean(t_final) - np.mean(j_final))), 3e-3, detail)]
 
 
+def _nnx_rows(configs, quick: bool, progress, *, models: bool, data=None) -> Iterator[Row]:
+    from dcnmix.data import split, synthetic
+    from parity.nnx import run_nnx
+    train, valid = data or split(synthetic(n=6000 if quick else 30000, seed=0), (0.8, 0.1, 0.1), seed=0)[:2]
+    yield from run_nnx(configs, train, valid, progress=progress, quick=quick, models=models)
+
+
 # one float64 training row per optimiser of dcnmix.optimizers (with its typical settings)
 OPTIMIZER_CASES = {"adam": dict(weight_decay=1e-3), "adamw": dict(weight_decay=1e-2),
                    "adagrad": dict(lr=1e-2, weight_decay=1e-3),
@@ -208,13 +215,17 @@ def optimizer_rows(cfg: ModelConfig, train, valid, *, epochs: int = 2) -> Iterat
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None,
-            variants_only: bool = False) -> Iterator[Row]:
+            variants_only: bool = False, nnx_only: bool = False) -> Iterator[Row]:
     """Every check over the seed grid and the variants (quick: a subset, smaller data;
-    variants_only: the variant configurations alone)."""
+    variants_only: the variant configurations alone; nnx_only: the Flax NNX and vmap rows
+    alone, parity.nnx)."""
     from dcnmix.data import split, synthetic
     grid = () if variants_only else QUICK_GRID if quick else GRID
     configs = [config_for(*g) for g in grid]
     configs += [variant_config(2, "parallel", **v) for v in (QUICK_VARIANTS if quick else VARIANTS)]
+    if nnx_only:
+        yield from _nnx_rows(configs, quick, progress, models=not variants_only)
+        return
     for cfg in configs:
         progress(f"forward / gradients {name(cfg)}")
         yield from check_forward(cfg)
@@ -222,8 +233,9 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
         yield from check_gradients(cfg)
     data = synthetic(n=6000 if quick else 30000, seed=0)
     train, valid, _ = split(data, (0.8, 0.1, 0.1), seed=0)
-    for cfg in configs:
-        for precision in ("float64", "float32"):
+    for i, cfg in enumerate(configs):
+        # quick: float32 training (a statistical bound) for the first configuration only
+        for precision in ("float64", "float32") if i == 0 or not quick else ("float64",):
             progress(f"training {name(cfg)} {precision}")
             yield from check_training(cfg, train, valid, precision=precision)[0]
     for cfg in configs[:1] if quick else configs[::4]:
@@ -238,9 +250,7 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
         from parity.models import run_models
         yield from run_models(train, valid, progress=progress, training=not quick)
     if configs:  # Flax NNX against linen and the twin, the vmap form against gemm
-        from parity.nnx import run_nnx
-        yield from run_nnx(configs, train, valid, progress=progress, quick=quick,
-                           models=not variants_only)
+        yield from _nnx_rows(configs, quick, progress, models=not variants_only, data=(train, valid))
     if quick:  # statistical: needs the full data and seeds to be meaningful
         return
     for cfg in configs:

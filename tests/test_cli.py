@@ -54,6 +54,14 @@ def test_bfloat16_and_experts_mixture_train_from_the_cli(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["train"]["dtype"] == "bfloat16" and s["train"]["mixture"] == "experts"
     assert 0.0 < s["test_auc"] < 1.0
+    vmap = tmp_path / "vmap"      # the vmap form's weights have the layout of the others
+    assert main(["train", *TINY, "--epochs", "1", "--mixture", "vmap", "--out", str(vmap)]) == 0
+    import dcnmix
+    ids = np.random.default_rng(0).integers(0, 72, (64, 10)).astype(np.int32)
+    run = dcnmix.load_run(vmap)                     # predicts with the gemm form
+    from dcnmix_jax.model import model_for
+    want = np.asarray(model_for(run.config, mixture="vmap").apply(run.variables, ids))
+    np.testing.assert_allclose(run.predict(ids), want, atol=1e-6)
 
 
 def test_resume_checks_the_data_content_not_only_its_name(tmp_path, capsys):

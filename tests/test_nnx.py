@@ -27,9 +27,9 @@ def test_nnx_equals_linen_bit_for_bit_and_the_twin(key):
     weights torch -> linen -> NNX -> torch bit-exact; gradients <= 1e-5 of linen's."""
     cfg = CONFIGS[key]
     rows = []
-    for mixture in ("gemm", "vmap"):
+    for mixture in ("gemm", "vmap") if cfg.cross == "mix" else ("gemm",):   # full: no experts
         rows += pn.forward_rows(cfg, name(cfg), mixture) + pn.gradient_rows(cfg, name(cfg), mixture)
-    _assert(rows + pn.vmap_rows(cfg, name(cfg)))
+    _assert(rows + (pn.vmap_rows(cfg, name(cfg)) if cfg.cross == "mix" else []))
 
 
 @pytest.mark.parametrize("case", [c for c in NAMES if "+" not in c] + ["dcn+typed", "deepfm+typed"])
@@ -62,12 +62,12 @@ def test_an_nnx_optimizer_loop_lowers_the_loss_and_the_fast_form_matches_it():
         optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
         model.train()
         if fast:
-            step, state = fast_step(model, optimizer)
+            step, state, write_back = fast_step(model, optimizer)
             losses = []
             for _ in range(30):
                 state, loss = step(state, ids, labels)
                 losses.append(float(loss))
-            nnx.update((model, optimizer), state)
+            write_back(state)
         else:
             losses = [float(train_step(model, optimizer, ids, labels)) for _ in range(30)]
         model.eval()
