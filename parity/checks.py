@@ -196,7 +196,8 @@ def _nnx_rows(configs, quick: bool, progress, *, models: bool, data=None) -> Ite
     from dcnmix.data import split, synthetic
     from parity.nnx import run_nnx
     train, valid = data or split(synthetic(n=6000 if quick else 30000, seed=0), (0.8, 0.1, 0.1), seed=0)[:2]
-    yield from run_nnx(configs, train, valid, progress=progress, quick=quick, models=models)
+    yield from run_nnx(configs, train, valid, name=name, progress=progress, quick=quick,
+                       models=models)
 
 
 # one float64 training row per optimiser of dcnmix.optimizers (with its typical settings)

@@ -129,12 +129,12 @@ def _tag(mixture: str) -> str:
     return "" if mixture == "gemm" else f" (mixture {mixture})"
 
 
-def run_nnx(configs, train, valid, *, progress=lambda s: None, quick: bool = False,
+def run_nnx(configs, train, valid, *, name, progress=lambda s: None, quick: bool = False,
             models: bool = True):
     """The NNX and vmap rows: every configuration's forward and gradients in the gemm and
     (cross 'mix') vmap forms, every registered model's case, float64 training of the first configuration
-    (quick: the first configuration's forward rows alone; tests/test_nnx.py runs the rest)."""
-    from .checks import name
+    (quick: the first configuration's forward rows alone; tests/test_nnx.py runs the rest).
+    `name`: a configuration's label (parity.checks.name)."""
     from .models import NAMES, config
     for cfg in configs[:1] if quick else configs:
         progress(f"nnx {name(cfg)}")
