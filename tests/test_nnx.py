@@ -9,11 +9,10 @@ from parity import nnx as pn
 from parity.checks import config_for, name, variant_config
 from parity.models import NAMES, config
 
+# the seed's layer, and the deepctr preset (shared gate, no gate bias, per-layer bias, tanh,
+# C matrix); every grid configuration and variant: `python -m parity --nnx-only` (docs/parity.md)
 CONFIGS = {"mix-parallel-2": config_for(2, "parallel", "mix"),
-           "full-stacked-1": config_for(1, "stacked", "full"),
-           "deepctr": variant_config(2, "parallel", preset="deepctr"),
-           "constant-gate-c-tanh": variant_config(2, "parallel", gate="constant", expert_bias=False,
-                                                  c_matrix=True, activation="tanh")}
+           "deepctr": variant_config(2, "parallel", preset="deepctr")}
 
 
 def _assert(rows):
