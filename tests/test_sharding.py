@@ -13,10 +13,6 @@ import sys
 import numpy as np
 import pytest
 
-# one xdist worker runs this module (pytest -n 2 --dist loadgroup), so the module-scoped
-# single-device run (`one_device`, ~45 s) is made once, not once per worker
-pytestmark = pytest.mark.xdist_group("sharding")
-
 from dcnmix_jax.sharding import parse_mesh
 
 WORKER = os.path.join(os.path.dirname(__file__), "sharded_worker.py")
