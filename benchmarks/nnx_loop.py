@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.throughput import CONFIGS, batches_for, timed, versions  # noqa: E402
+from benchmarks.throughput import CONFIGS, batches_for, report, timed, versions  # noqa: E402
 
 COUNT = 16   # distinct host batches cycled through
 
@@ -115,11 +115,7 @@ def main(argv=None) -> int:
         for name, values in rates.items():
             rate = statistics.median(values)
             lines.append(f"| {name} | {batch} | {rate:,.0f} | {rate / base:.2f}x |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    report("\n".join(lines), args.out)
     return 0
 
 
