@@ -112,6 +112,18 @@ def get(name: str) -> Backend:
                                        f"its framework, e.g. pip install 'dcnmix[{name}]'") from None
 
 
+class MissingExtra(ValueError):
+    """An optional dependency a command needs is not installed; the message names the extra."""
+
+
+def require_extra(module: str, *, extra: str, purpose: str) -> None:
+    """A MissingExtra (one line, naming the extra to install) unless `module` imports."""
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(f"{purpose} needs the Python package {module!r}, which is not "
+                           f"installed: pip install 'dcnmix[{extra}]'")
+
+
 def command(name: str) -> Callable[[list[str]], int] | None:
     """A plug-in subcommand of `dcnmix` (group dcnmix.commands), or None."""
     found = _entry_points(COMMANDS)

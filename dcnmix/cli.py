@@ -26,7 +26,7 @@ from . import backends
 from .config import (MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError, Inputs, ModelConfig,
                      TrainConfig, Variant, model_defaults)
 from .data.options import DATA_FIELDS, DataOptions
-from .flags import Formatter, byte_size, add_fields, csv_list, flag, one_line
+from .flags import Formatter, Parser, add_fields, byte_size, csv_list, flag, one_line, positive_int
 
 # ModelConfig fields that are not flags: the data gives the shape; the variant and the typed
 # inputs have their own
@@ -45,7 +45,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run an existing OUT holds (without it, such a folder is refused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for either framework (default: the framework's own choice)")
     p.add_argument("--device-data-budget", type=byte_size, default=None, metavar="BYTES",
                    help="training data kept on the device (e.g. 2G, 500M); a larger split streams "
@@ -65,10 +65,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     so.add_argument("--coordinator", default=None,
                     help="HOST:PORT of process 0 for jax.distributed.initialize (multi-process); "
                          "'auto' lets JAX detect the cluster (TPU pods, SLURM)")
-    so.add_argument("--num-processes", type=int, default=None, help="processes in all")
+    so.add_argument("--num-processes", type=positive_int, default=None, help="processes in all")
     so.add_argument("--process-id", type=int, default=None, help="this process's index")
     d = p.add_argument_group("data: criteo, csv and parquet columns, types, split (docs/data.md)")
-    d.add_argument("--synthetic-rows", type=int, default=100_000, help="synthetic: rows")
+    d.add_argument("--synthetic-rows", type=positive_int, default=100_000, help="synthetic: rows")
     add_fields(d, DataOptions)
     t = p.add_argument_group("typed inputs: how the model takes dense and multi-valued fields")
     add_fields(t, Inputs, skip=("dense_num", "multi_num"), default_none=True)
@@ -160,9 +160,14 @@ def _scale_out(args, framework: str):
 
 
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="criteo:PATH | csv:PATH | parquet:PATH | libfm:PATH | frappe[:DIR], "
-                                "or just the kind (criteo, csv, ...) with --train/--valid/--test")
-    p.add_argument("--out", required=True, help="the prepared folder (replaced when complete)")
+    p.add_argument("spec", nargs="?", default=None,
+                   help="criteo:PATH | csv:PATH | parquet:PATH | libfm:PATH | frappe[:DIR], "
+                        "or just the kind (criteo, csv, ...) with --train/--valid/--test")
+    p.add_argument("--out", default=None, help="the prepared folder (replaced when complete; only "
+                                               "an empty or prepared folder is replaced)")
+    p.add_argument("--check", default=None, metavar="DIR",
+                   help="verify a prepared folder instead: every array's size and sha256 against "
+                        "its feature map")
     s = p.add_argument_group("split (default: a seeded random 80/10/10 split)")
     for name in ("train", "valid", "test"):
         s.add_argument(f"--{name}", default=None, help=f"the {name} file (all three, or none)")
@@ -173,6 +178,10 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
 def run_prepare(args) -> int:
     from .data.prepare import PrepareOptions, prepare, report
     from .data.specs import default_frappe_dir
+    if args.check is not None:
+        return _check_prepared(args)
+    if args.spec is None or args.out is None:
+        raise ValueError("prepare needs a SPEC and --out DIR (or --check DIR)")
     kind, _, path = args.spec.partition(":")
     files = tuple(f for f in (args.train, args.valid, args.test) if f)
     if files and (len(files) != 3 or path):
@@ -186,14 +195,42 @@ def run_prepare(args) -> int:
     command = "dcnmix prepare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["prepare"] else None
     fmap = prepare(opt, args.out, command=command, log=_status)
     print(file=sys.stderr)
+    _Line.open = False
     print(report(fmap))
     print(f"-> {os.path.join(args.out, 'feature_map.json')} ({fmap.info.get('seconds', 0):.1f} s)")
     return 0
 
 
+def _check_prepared(args) -> int:
+    from .data.prepared import check_prepared
+    if args.spec is not None or args.out is not None:
+        raise ValueError("--check DIR takes no SPEC and no --out")
+    fmap = check_prepared(args.check)
+    recorded = fmap.info.get("files")
+    if recorded is None:
+        print(f"{args.check}: written before prepared folders carried checksums; its shapes are "
+              "checked when it is opened")
+    else:
+        rows = fmap.info.get("rows", {})
+        print(f"{args.check}: ok, {len(recorded)} files match their sha256 "
+              f"({', '.join(f'{k} {v:,}' for k, v in rows.items())} rows)")
+    return 0
+
+
+class _Line:
+    open = False          # a progress line is on stderr without its newline
+
+
 def _status(text: str) -> None:
     """One progress line on stderr, rewritten in place."""
     print(f"\r{text}", end="", file=sys.stderr, flush=True)
+    _Line.open = True
+
+
+def _error(text: str) -> None:
+    """An error line on stderr, below a progress line left open."""
+    print(("\n" if _Line.open else "") + f"error: {text}", file=sys.stderr)
+    _Line.open = False
 
 
 def add_predict_arguments(p: argparse.ArgumentParser) -> None:
@@ -203,7 +240,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="FILE.parquet or FILE.csv: one probability per "
                                                "input row, in input order")
     p.add_argument("--framework", choices=backends.names(), default="jax")
-    p.add_argument("--batch-size", type=int, default=65536, help="rows per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=65536, help="rows per forward pass")
     p.add_argument("--keep", default=None, help="a column of the input copied beside each "
                                                 "probability (a key)")
     p.add_argument("--warn-oov", type=float, default=0.05, metavar="SHARE",
@@ -212,28 +249,28 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args) -> int:
-    import json
     from .inference import load_run, predict_file
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     run = load_run(args.run_dir, framework=args.framework)
     result = predict_file(run, args.data, args.out, batch_size=args.batch_size, keep=args.keep,
                           log=_status)
     print(file=sys.stderr)
+    _Line.open = False
     for name, share in result["shares"].items():
         for what in ("oov", "missing"):
             if share[what] > args.warn_oov:
                 label = "out of vocabulary" if what == "oov" else "missing"
                 print(f"warning: field {name}: {share[what]:.1%} {label} (--warn-oov "
                       f"{args.warn_oov:g})", file=sys.stderr)
+    if "labels_refused" in result:
+        print(f"warning: labels not scored (no AUC): {result['labels_refused']}", file=sys.stderr)
     line = f"{result['rows']:,} rows scored"
     if "auc" in result:
         line += f"; AUC {result['auc']:.5f}, logloss {result['logloss']:.5f}"
     print(line + (f" -> {args.out}" if args.out else ""))
     if args.out:
-        with open(args.out + ".metrics.json", "w") as fh:
-            json.dump({**result, "data": args.data, "run": args.run_dir,
-                       "framework": args.framework}, fh, indent=2)
+        from .weights import write_json
+        write_json(args.out + ".metrics.json", {**result, "data": args.data, "run": args.run_dir,
+                                               "framework": args.framework})
     return 0
 
 
@@ -244,6 +281,8 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
                    help="; ".join(f"{fmt} ({name} backend)" for fmt, name in formats().items()))
     p.add_argument("--out", required=True, help="the exported file (the feature map is copied "
                                                 "beside it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a feature_map.json beside --out that another run's export left")
     p.add_argument("--platforms", type=csv_list, default=None, metavar="P,P",
                    help="stablehlo: compile for these platforms (cpu, cuda, rocm, tpu; default: "
                         "this machine's)")
@@ -251,7 +290,8 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_export(args) -> int:
     from .export import export_run
-    info = export_run(args.run_dir, args.format, args.out, platforms=args.platforms)
+    info = export_run(args.run_dir, args.format, args.out, platforms=args.platforms,
+                      overwrite=args.overwrite)
     print(f"wrote {info['file']} ({info['format']}, input {info['input']}"
           + (f", opset {info['opset']}" if "opset" in info else "") + ")"
           + (f"; feature map {info['feature_map']}" if "feature_map" in info else ""))
@@ -264,18 +304,23 @@ def add_svd_arguments(p: argparse.ArgumentParser) -> None:
                    help="spec of the rows for the mean gates (default: the run's own data, "
                         "from its summary.json)")
     p.add_argument("--layer", type=int, default=0, help="cross layer")
-    p.add_argument("--rows", type=int, default=5000, help="validation rows for the mean gate")
+    p.add_argument("--rows", type=positive_int, default=5000, help="validation rows for the mean gate")
 
 
 def run_svd(args) -> int:
     from .data import DataSpec
-    from .run import RunFolder
+    from .run import RunError, RunFolder
     from .svd import run_curves, write_report
     if args.dataset is not None:
         spec = DataSpec(spec=args.dataset)
     else:
-        recorded = RunFolder(args.run_dir).read_summary().get("data")
-        spec = DataSpec.from_dict(recorded) if recorded else None
+        folder = RunFolder(args.run_dir)
+        recorded = folder.read_summary().get("data")
+        try:
+            spec = DataSpec.for_run(recorded, args.run_dir) if recorded else None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RunError(f"{folder.path('summary.json')}: its data record is not one dcnmix "
+                           f"reads ({type(exc).__name__}: {exc}); give --dataset") from None
     ids = spec.load()[1].ids[: args.rows] if spec is not None else None
     curves, cfg = run_curves(args.run_dir, ids, args.layer)
     write_report(args.run_dir, curves, cfg, args.layer)
@@ -289,7 +334,7 @@ PLUGIN_HELP = {"convert": "convert a weights file between the frameworks (dcnmix
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dcnmix", description=__doc__.split("\n")[0],
+    p = Parser(prog="dcnmix", description=__doc__.split("\n")[0],
                                 formatter_class=Formatter, allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_arguments(sub.add_parser("train", help="train a model: DCN, a baseline, DNN or "
@@ -326,10 +371,10 @@ def guarded(command, *args) -> int:
     try:
         return command(*args)
     except ConfigError as exc:
-        print(f"error: {flag(exc.field)}: {one_line(exc)}", file=sys.stderr)
+        _error(f"{flag(exc.field)}: {one_line(exc)}")
         return 2
     except _user_errors() as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        _error(one_line(exc))
         return 2
     except KeyboardInterrupt:
         print("interrupted; a training run resumes with --resume and the same --out", file=sys.stderr)
@@ -350,7 +395,7 @@ def main(argv=None) -> int:
 def train_main(argv=None, framework: str | None = None) -> int:
     """`dcnmix-train`, `python -m dcnmix_jax.train` and `python -m dcnmix_torch.train`:
     `dcnmix train` under its old names (framework fixed for the twin's alias)."""
-    p = argparse.ArgumentParser(prog="dcnmix-train", description="Train a model (as `dcnmix train`)",
+    p = Parser(prog="dcnmix-train", description="Train a model (as `dcnmix train`)",
                                 formatter_class=Formatter, allow_abbrev=False)
     add_train_arguments(p)
     return guarded(run_train, p.parse_args(argv), framework)
@@ -358,7 +403,7 @@ def train_main(argv=None, framework: str | None = None) -> int:
 
 def svd_main(argv=None) -> int:
     """`dcnmix svd` as a function (argv without the command name)."""
-    p = argparse.ArgumentParser(prog="dcnmix svd", formatter_class=Formatter, allow_abbrev=False)
+    p = Parser(prog="dcnmix svd", formatter_class=Formatter, allow_abbrev=False)
     add_svd_arguments(p)
     return guarded(run_svd, p.parse_args(argv))
 

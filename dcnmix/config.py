@@ -361,8 +361,12 @@ class TrainConfig:
         _check_choices(self)
         for name in ("epochs", "patience", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"{name} must be an integer >= 1, got {value!r}")
+            if not isinstance(value, int) or not 1 <= value < 2 ** 31:
+                raise ConfigError(name, f"{name} must be an integer in [1, 2^31), got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or \
+                not 0 <= self.seed < 2 ** 31:
+            # torch.manual_seed, jax.random.key and numpy's generators all take it
+            raise ConfigError("seed", f"seed must be an integer in [0, 2^31), got {self.seed!r}")
         _positive("lr", self.lr)
         _positive("min_lr", self.min_lr)
         _positive("weight_decay", self.weight_decay, allow_zero=True)

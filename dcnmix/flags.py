@@ -10,6 +10,16 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
     pass
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes in one line on stderr (exit code 2), pointing at -h
+    rather than printing the whole usage."""
+
+    def error(self, message: str):
+        import sys
+        print(f"error: {message} ({self.prog} -h lists the options)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def on_off(text: str) -> bool:
     if text.lower() not in ("on", "off", "true", "false", "1", "0"):
         raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
@@ -23,6 +33,17 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def positive_int(text: str) -> int:
+    """An integer >= 1 (and below 2^31: a count of threads, rows or processes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if not 1 <= value < 2 ** 31:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, 2^31), got {text!r}")
+    return value
+
+
 def byte_size(text: str) -> int:
     units = {"": 1, "K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
     number, unit = text.strip().upper().rstrip("B") or "0", ""
@@ -32,8 +53,8 @@ def byte_size(text: str) -> int:
         value = float(number) * units[unit]
     except (ValueError, KeyError):
         raise argparse.ArgumentTypeError(f"expected a size such as 2G, 500M or 1000000, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a size cannot be negative, got {text!r}")
+    if not 0 <= value < 2 ** 62:        # nan and inf fail the comparison
+        raise argparse.ArgumentTypeError(f"expected a size between 0 and 4E, got {text!r}")
     return int(value)
 
 

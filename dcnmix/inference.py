@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from . import backends
+from . import backends, files
 from .backends import predict_in_batches
 from .config import ModelConfig
 from .data import check_ids, features
@@ -49,11 +49,15 @@ class LoadedRun:
         summary = self.folder.read_summary()
         try:
             self.config = ModelConfig.from_dict(summary["config"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RunError(f"{self.folder.path('summary.json')}: no usable model config ({exc})") from None
-        self.arrays = self.folder.load_weights("best.safetensors", self.config)
+        run_id = summary.get("run_id")
+        if run_id is not None and not isinstance(run_id, str):
+            raise RunError(f"{self.folder.path('summary.json')}: run_id {run_id!r} is not text")
+        self.run_id = run_id
+        self.arrays = self.folder.load_weights("best.safetensors", self.config, run_id=run_id)
         fmap_path = self.folder.path("feature_map.json")
-        self.feature_map = FeatureMap.load(fmap_path) if os.path.exists(fmap_path) else None
+        self.feature_map = FeatureMap.load(fmap_path) if os.path.lexists(fmap_path) else None
         self.predictor = self.backend.predictor(self.config, self.arrays, api=self.api)
 
     def __getattr__(self, name):
@@ -62,11 +66,13 @@ class LoadedRun:
             raise AttributeError(name)
         return getattr(self.predictor, name)
 
-    def encode(self, rows):
+    def encode(self, rows, *, where: tuple[str, int] | None = None):
         """The model's input (dcnmix.data.features: ids int32 [rows, fields], or the typed
         dict) of raw rows (a polars or pandas DataFrame, an Arrow table or a dict of columns)
         with the run's feature map; encoded ids (an integer array, or the typed dict of
-        arrays) pass through."""
+        arrays) pass through. A value a field's kind refuses (text or a non-finite number in
+        a numeric or dense column, as prepare refuses it) is a DataError naming the column
+        and the row (`where`: the file and the line of row 0, for a file's rows)."""
         if isinstance(rows, np.ndarray) and np.issubdtype(rows.dtype, np.integer):
             return rows.astype(np.int32, copy=False)
         if isinstance(rows, dict) and set(rows) <= set(features.NAMES) and "ids" in rows:
@@ -78,6 +84,13 @@ class LoadedRun:
         missing = [n for n in self.feature_map.field_names if n not in frame.columns]
         if missing:
             raise ValueError(f"the rows lack the run's field(s) {missing}")
+        from .data.prepare.rows import first_invalid
+        bad = first_invalid(frame, [(f.name, f.kind) for f in self.feature_map.fields])
+        if bad:
+            name, row, reason = bad
+            if where is None:
+                raise ValueError(f"row {row} (counted from 0), column {name!r}: {reason}")
+            raise DataError(where[0], where[1] + row, f"column {name}: {reason}")
         return self.feature_map.batch(_typed(frame, self.feature_map))
 
     def predict(self, rows, batch_size: int = 8192) -> np.ndarray:
@@ -145,30 +158,83 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
     if kind not in ("criteo", "csv", "parquet") or not path:
         raise ValueError(f"--data {spec!r}: expected criteo:PATH, csv:PATH or parquet:PATH")
     opt = PrepareOptions(kind=kind, paths=(path,), **reading_options(fmap, kind))
-    writer, probs_all, labels_all, rows = _Writer(out, keep), [], [], 0
-    counts = ShareCounts(fmap)
-    from .data.prepare.rows import parse_labels
-    for batch in iter_batches(path, opt, extra=(keep,) if keep else (), label_optional=True):
-        encoded = run.encode(batch)
-        counts.add(encoded)
-        probs = run.predict(encoded, batch_size=batch_size)
-        writer.write(batch, probs)
-        probs_all.append(probs)
-        if opt.label in batch.columns:
-            y, bad, _ = parse_labels(batch[opt.label], opt.positive)
-            if bad is None:
-                labels_all.append(y.astype(np.float64))
-        rows += len(probs)
-        log(f"scored {rows:,} rows")
-    writer.close()
-    result = {"rows": rows, "shares": counts.shares()}
-    if labels_all and sum(len(x) for x in labels_all) == rows and rows:
+    check_output(out, data=path, run_dir=run.folder.out)
+    from .data.prepare.readers import first_line
+    scores, counts, rows = Scores(opt, fmap), ShareCounts(fmap), 0
+    with _Writer(out, keep) as writer:
+        for batch in iter_batches(path, opt, extra=(keep,) if keep else (), label_optional=True):
+            encoded = run.encode(batch, where=(path, rows + first_line(opt)))
+            counts.add(encoded)
+            probs = run.predict(encoded, batch_size=batch_size)
+            writer.write(batch, probs)
+            scores.add(batch, probs, path, rows + first_line(opt))
+            rows += len(probs)
+            log(f"scored {rows:,} rows")
+    return {"rows": rows, "shares": counts.shares(), **scores.metrics(rows)}
+
+
+def check_output(out: str | None, *, data: str, run_dir: str) -> None:
+    """Refuse an --out that is the input file or one of the run folder's own files; create
+    its folder (before any scoring)."""
+    if out is None:
+        return
+    from .run import RUN_FILES
+    target = os.path.realpath(out)
+    if os.path.exists(data) and target == os.path.realpath(data):
+        raise ValueError(f"--out {out}: is the input file --data reads")
+    own = {os.path.realpath(os.path.join(run_dir, n)) for n in RUN_FILES}
+    if target in own or target + ".metrics.json" in own:
+        raise ValueError(f"--out {out}: would replace the run folder's own {os.path.basename(out)}")
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out}: is a folder; give FILE.parquet or FILE.csv")
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"--out {out}: cannot create its folder {folder}: "
+                                 f"{exc.strerror or exc}") from None
+
+
+class Scores:
+    """Labels and probabilities gathered for AUC and logloss, when the file has labels that
+    prepare would accept; labels it refuses (a value not 0/1, -1/1 or true/false, an empty
+    label, or with --positive a value training never saw) are never scored: `refused` names
+    the first one and its line."""
+
+    def __init__(self, opt, fmap: FeatureMap):
+        self.opt, self.labels, self.probs, self.refused = opt, [], [], None
+        known = (fmap.info.get("labels") or {}).get("train_values")
+        self.known = set(map(str, known)) if opt.positive is not None and known else None
+
+    def add(self, batch, probs, path: str, line: int) -> None:
+        from .data.prepare.rows import parse_labels
+        if self.opt.label not in batch.columns or self.refused is not None:
+            return
+        column = batch[self.opt.label]
+        y, row, reason = parse_labels(column, self.opt.positive)
+        if row is None and self.known is not None:
+            import polars as pl
+            unseen = ~column.cast(pl.String).is_in(sorted(self.known)).to_numpy()
+            if unseen.any():
+                row = int(np.argmax(unseen))
+                reason = f"label {column[row]!r} is not one of the values training saw"
+        if row is not None:
+            self.refused = f"{path}:{line + row}: {reason}"
+            return
+        self.labels.append(y.astype(np.float64))
+        self.probs.append(probs)
+
+    def metrics(self, rows: int) -> dict:
+        if self.refused is not None:
+            return {"labels_refused": self.refused}
+        if not self.labels or sum(len(x) for x in self.labels) != rows or not rows:
+            return {}
         from sklearn.metrics import log_loss, roc_auc_score
-        y, p = np.concatenate(labels_all), np.concatenate(probs_all)
-        if 0 < y.sum() < len(y):
-            result.update(auc=float(roc_auc_score(y, p)),
-                          logloss=float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])))
-    return result
+        y, p = np.concatenate(self.labels), np.concatenate(self.probs)
+        if not 0 < y.sum() < len(y):
+            return {"labels_refused": "the labels hold one class only: AUC is undefined"}
+        return {"auc": float(roc_auc_score(y, p)),
+                "logloss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))}
 
 
 def reading_options(fmap: FeatureMap, kind: str) -> dict:
@@ -205,15 +271,19 @@ class ShareCounts:
 
 
 class _Writer:
-    """Probabilities (and a kept key column) appended to a .parquet or .csv file."""
+    """Probabilities (and a kept key column) appended to a .parquet or .csv file: written at
+    a fresh temporary beside it (dcnmix.files), renamed over it once every row is in."""
 
     def __init__(self, out: str | None, keep: str | None):
-        self.out, self.keep, self.writer = out, keep, None
+        self.out, self.keep, self.writer, self.tmp = out, keep, None, None
         if out is not None and not out.endswith((".parquet", ".csv")):
             raise ValueError(f"--out {out}: write .parquet or .csv")
-        if out is not None:
-            self.tmp = os.path.join(os.path.dirname(os.path.abspath(out)),
-                                    f".tmp-{os.path.basename(out)}")
+
+    def __enter__(self):
+        if self.out is not None:
+            self._paths = files.temporary_path(self.out)
+            self.tmp = self._paths.__enter__()
+        return self
 
     def write(self, batch, probs) -> None:
         if self.out is None:
@@ -232,10 +302,12 @@ class _Writer:
                 self.writer = pcsv.CSVWriter(self.tmp, table.schema)
         self.writer.write_table(table)
 
-    def close(self) -> None:
+    def __exit__(self, kind, exc, tb):
+        if self.out is None:
+            return False
         if self.writer is not None:
             self.writer.close()
-            os.replace(self.tmp, self.out)
+        return self._paths.__exit__(kind, exc, tb)
 
 
 __all__ = ["LoadedRun", "load_run", "predict_file", "DataError", "WeightsError"]

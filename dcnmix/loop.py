@@ -181,7 +181,7 @@ def _epoch(folder, trainer, cfg, tc, splits, progress: Progress, identity, show:
 def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall0, test) -> dict:
     train, valid, test_set = splits
     return {"framework": framework, "config": cfg.to_dict(), "train": tc.to_dict(),
-            "data": data.to_dict() if data is not None else None,
+            "data": data.resolved().to_dict() if data is not None else None,
             "params": trainer.n_params, "epochs_run": progress.epochs_done,
             "best_epoch": progress.best["epoch"], "val_auc": progress.best["auc"],
             "val_logloss": progress.best["logloss"], "test_auc": test["auc"],

@@ -25,9 +25,9 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import uuid
 
+from . import files
 from .weights import WeightsError, atomic_write_bytes, load, save, write_json
 
 # what a run leaves in its folder; --overwrite removes exactly these
@@ -68,9 +68,11 @@ class RunFolder:
     def claim(self, *, resume: bool, overwrite: bool) -> None:
         """Lock the folder for this process (RunError if another trainer holds it); refuse a
         folder that holds a run unless it resumes (resume) or is replaced (overwrite)."""
+        files.check_folder(self.out)
         try:
             os.makedirs(self.out, exist_ok=True)
-            self._lock = open(self.path(".lock"), "a+")
+            files.check_folder(self.checkpoint_dir)
+            self._lock = files.open_lock(self.path(".lock"))
         except OSError as exc:
             raise RunError(f"output folder {self.out!r} is not writable: {exc.strerror or exc}") from None
         try:
@@ -85,15 +87,14 @@ class RunFolder:
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
-        present = [n for n in RUN_FILES if os.path.exists(self.path(n))]
+        present = [n for n in RUN_FILES if os.path.lexists(self.path(n))]
         if present and not resume and not overwrite:
             self.release()
             raise RunError(f"{self.out} holds a run already ({', '.join(present)}): --resume "
                            "continues it, --overwrite replaces it")
         if overwrite and not resume:
             for name in present:
-                target = self.path(name)
-                shutil.rmtree(target) if os.path.isdir(target) else os.unlink(target)
+                files.remove(self.path(name))
 
     def release(self) -> None:
         lock = getattr(self, "_lock", None)
@@ -106,16 +107,12 @@ class RunFolder:
         full); remove temporary files a killed writer left behind."""
         try:
             os.makedirs(self.checkpoint_dir, exist_ok=True)
-            probe = self.path(".write-test")
-            with open(probe, "wb") as fh:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.unlink(probe)
+            files.check_folder(self.checkpoint_dir)
+            files.probe(self.out)
             for folder in (self.out, self.checkpoint_dir):
                 for name in os.listdir(folder):
-                    if name.startswith(".tmp-"):
-                        os.unlink(os.path.join(folder, name))
+                    if name.startswith(files.TMP_PREFIX):
+                        files.remove(os.path.join(folder, name))
         except OSError as exc:
             raise RunError(f"output folder {self.out!r} is not writable: "
                            f"{exc.strerror or exc}") from None
@@ -150,8 +147,8 @@ class RunFolder:
         if not os.path.exists(self.run_json):
             return None
         record = self._read_json(self.run_json)
-        with open(self.run_json, "rb") as fh:
-            exact = fh.read() == (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        exact = self._read(self.run_json) == (json.dumps(record, indent=2, sort_keys=True)
+                                              + "\n").encode()
         if record.pop("sha256", None) != _digest(record) or not exact:
             raise RunError(f"{self.run_json}: contents do not match their sha256 (corrupt file)")
         try:
@@ -167,8 +164,9 @@ class RunFolder:
                            + "; ".join(changed))
         state_path = os.path.join(self.checkpoint_dir, os.path.basename(str(state_name)))
         try:
-            with open(state_path, "rb") as fh:
-                state = fh.read()
+            state = files.read_bytes(state_path, limit=files.STATE_LIMIT)
+        except files.PathError as exc:
+            raise RunError(f"{exc} (the state named by {self.run_json})") from None
         except OSError as exc:
             raise RunError(f"{state_path}: cannot read the state named by {self.run_json} "
                            f"({exc.strerror or exc})") from None
@@ -190,7 +188,7 @@ class RunFolder:
         write_json(self.run_json, {**record, "sha256": _digest(record)})
         for old in os.listdir(self.checkpoint_dir):
             if old.startswith("epoch-") and old != state_name:
-                os.unlink(os.path.join(self.checkpoint_dir, old))
+                files.remove(os.path.join(self.checkpoint_dir, old))
         atomic_write_bytes(self.path("metrics.jsonl"),
                            "".join(json.dumps(h) + "\n" for h in progress.history).encode())
 
@@ -202,12 +200,20 @@ class RunFolder:
         return self._read_json(self.path("summary.json"))
 
     @staticmethod
-    def _read_json(path: str) -> dict:
+    def _read(path: str, limit: int = files.JSON_LIMIT) -> bytes:
+        """A run-folder file's bytes: regular files only, bounded (dcnmix.files.read_bytes)."""
         try:
-            with open(path) as fh:
-                data = json.load(fh)
+            return files.read_bytes(path, limit=limit)
+        except files.PathError as exc:
+            raise RunError(str(exc)) from None
         except OSError as exc:
             raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+    @classmethod
+    def _read_json(cls, path: str) -> dict:
+        raw = cls._read(path)
+        try:
+            data = json.loads(raw)
         except ValueError as exc:
             raise RunError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):

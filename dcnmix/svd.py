@@ -89,7 +89,9 @@ def run_curves(run_dir: str, ids: np.ndarray | None, layer: int = 0) -> tuple[di
 
 def write_report(run_dir: str, curves: dict, cfg, layer: int) -> None:
     """RUN_DIR/svd.csv (every curve) and RUN_DIR/svd.png (W, the mixture, expert 0)."""
-    with open(os.path.join(run_dir, "svd.csv"), "w", newline="") as fh:
+    from .files import check_folder, writing
+    check_folder(run_dir)
+    with writing(os.path.join(run_dir, "svd.csv"), "w") as fh:
         w = csv.writer(fh)
         w.writerow(["curve", "index", "normalised_singular_value"])
         for name, s in curves.items():
@@ -106,5 +108,6 @@ def write_report(run_dir: str, curves: dict, cfg, layer: int) -> None:
     ax.set_title(f"{cfg.cross} cross layer {layer}: init vs learned")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(run_dir, "svd.png"), dpi=120)
+    with writing(os.path.join(run_dir, "svd.png")) as fh:
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)

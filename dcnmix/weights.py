@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from .config import ModelConfig
+from .files import STATE_LIMIT, PathError, check_regular, write_bytes
 
 FORMAT = "dcnmix-weights"
 VERSION = "3"
@@ -42,32 +42,11 @@ def digest(arrays: dict[str, np.ndarray], meta: dict[str, str] | None = None) ->
     return h.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it. The file gets the
-    mode a plain open() would give (0666 less the umask); a failed write leaves nothing."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):     # name the file meant, not the temporary one
-            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+    """Write to a temporary file beside `path`, fsync, then rename over it (dcnmix.files:
+    never through a link; the mode a plain open() would give; a failed write leaves nothing
+    and names `path`)."""
+    write_bytes(path, data)
 
 
 def write_json(path, obj) -> None:
@@ -89,8 +68,13 @@ def load(path) -> tuple[dict[str, np.ndarray], ModelConfig, dict]:
     """(torch-keyed numpy arrays, ModelConfig, metadata) from a file written by `save`."""
     from safetensors import safe_open
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise WeightsError(f"{path}: no such file")
+    try:
+        check_regular(path, limit=STATE_LIMIT)
+    except (OSError, PathError) as exc:
+        raise WeightsError(str(exc) if isinstance(exc, PathError)
+                           else f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         with safe_open(path, framework="numpy") as fh:
             meta = dict(fh.metadata() or {})

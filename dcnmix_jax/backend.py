@@ -10,6 +10,25 @@ import os
 import numpy as np
 
 
+def guarded(apply, names, feat_dim: int):
+    """apply(batch) over the serving inputs as separate arrays, in `names` order; a row
+    holding an id outside [0, feat_dim) (multi: [-1, feat_dim), -1 padding) gives NaN
+    (docs/serving.md): its ids are replaced before the gather, which would clamp or wrap."""
+    import jax.numpy as jnp
+
+    def fn(*arrays):
+        ok = jnp.ones(arrays[0].shape[0], bool)
+        for name, a in zip(names, arrays):
+            if jnp.issubdtype(a.dtype, jnp.integer):
+                low = -1 if name == "multi" else 0
+                ok &= ((a >= low) & (a < feat_dim)).all(axis=tuple(range(1, a.ndim)))
+        safe = [jnp.where(ok.reshape(-1, *[1] * (a.ndim - 1)), a, 0)
+                if jnp.issubdtype(a.dtype, jnp.integer) else a for a in arrays]
+        probs = apply(safe[0] if len(safe) == 1 else dict(zip(names, safe)))
+        return jnp.where(ok, probs, jnp.nan)
+    return fn
+
+
 class Predictor:
     """A run's weights in the Flax module: `predictor(ids)` -> probabilities (jitted);
     .model (the Flax module) and .variables (on the device, placed once)."""
@@ -76,8 +95,8 @@ class JaxBackend:
             raise ValueError(f"the jax backend exports {tuple(self.export_formats)}, not {fmt!r}")
         inputs = serving_inputs(predictor.config)
         names = [name for name, _, _ in inputs]
-        fn = jax.jit(lambda *arrays: predictor.model.apply(
-            predictor.variables, arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))))
+        fn = jax.jit(guarded(lambda batch: predictor.model.apply(predictor.variables, batch),
+                             names, predictor.config.feat_dim))
         batch, length = export.symbolic_shape("batch, length")
         dims = {"batch": batch, "length": length}
         specs = [jax.ShapeDtypeStruct(tuple(dims.get(d, d) for d in shape), dtype)

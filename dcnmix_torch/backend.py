@@ -4,7 +4,6 @@ and CPU threads. Importing this module imports no torch; each method imports wha
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -30,9 +29,11 @@ class Predictor:
             return self.module(to_torch(ids)).numpy()
 
 
-def named_inputs(module, names):
+def named_inputs(module, names, feat_dim: int):
     """The module taking its inputs as separate tensors, in `names` order (the ONNX graph's
-    named inputs), rebuilt into the batch the model takes."""
+    named inputs), rebuilt into the batch the model takes. A row holding an id outside
+    [0, feat_dim) (multi: [-1, feat_dim), -1 padding) gives NaN (docs/serving.md): its ids
+    are replaced before the gather, which would otherwise read out of bounds."""
     import torch
 
     class Serving(torch.nn.Module):
@@ -41,7 +42,16 @@ def named_inputs(module, names):
             self.model = module
 
         def forward(self, *arrays):
-            return self.model(arrays[0] if len(arrays) == 1 else dict(zip(names, arrays)))
+            ok = None
+            for name, a in zip(names, arrays):
+                if a.dtype in (torch.int32, torch.int64):
+                    low = -1 if name == "multi" else 0
+                    row = ((a >= low) & (a < feat_dim)).flatten(1).all(1)
+                    ok = row if ok is None else ok & row
+            safe = [torch.where(ok.view(-1, *[1] * (a.dim() - 1)), a, torch.zeros_like(a))
+                    if a.dtype in (torch.int32, torch.int64) else a for a in arrays]
+            probs = self.model(safe[0] if len(safe) == 1 else dict(zip(names, safe)))
+            return torch.where(ok, probs, torch.full_like(probs, float("nan")))
     return Serving()
 
 
@@ -70,6 +80,8 @@ class TorchBackend:
         import torch
         from dcnmix.data.features import serving_inputs
         from dcnmix.data.features import describe
+        from dcnmix.backends import require_extra
+        require_extra("onnx", extra="export", purpose="ONNX export")
         if fmt != "onnx":
             raise ValueError(f"the torch backend exports {tuple(self.export_formats)}, not {fmt!r}")
         if platforms:
@@ -82,17 +94,15 @@ class TorchBackend:
                         for _, dtype, shape in inputs)
         axes = {name: {i: d for i, d in enumerate(shape) if isinstance(d, str)}
                 for name, _, shape in inputs}
-        tmp = os.path.join(os.path.dirname(os.path.abspath(out)), f".tmp-{os.path.basename(out)}")
-        try:
-            with warnings.catch_warnings():   # the TorchScript exporter: deprecated, needs no onnxscript
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(named_inputs(predictor.module, names), example, tmp, input_names=names,
-                                  output_names=["probs"], opset_version=ONNX_OPSET, dynamo=False,
-                                  dynamic_axes={**axes, "probs": {0: "batch"}})
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        import io
+        from dcnmix.files import write_bytes
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():   # the TorchScript exporter: deprecated, needs no onnxscript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(named_inputs(predictor.module, names, predictor.config.feat_dim), example, buffer, input_names=names,
+                              output_names=["probs"], opset_version=ONNX_OPSET, dynamo=False,
+                              dynamic_axes={**axes, "probs": {0: "batch"}})
+        write_bytes(out, buffer.getvalue())
         return {"format": "onnx", "opset": ONNX_OPSET, "input": describe(inputs)}
 
     def set_threads(self, threads: int) -> None:

@@ -1,12 +1,11 @@
 """python -m parity [--quick] [--variants-only] [--nnx-only] | python -m parity convert IN OUT --to {jax,torch}"""
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 from dcnmix.config import PRESETS, VARIANT_FIELDS, Variant
-from dcnmix.flags import Formatter, add_fields, one_line
+from dcnmix.flags import Formatter, Parser, add_fields, one_line
 
 
 def _table(rows) -> str:
@@ -42,7 +41,7 @@ PT_OPTIONS = ("gate", "activation", "init_scheme")
 
 def main(argv=None) -> int:
     """`python -m parity` and `dcnmix parity` (a plug-in subcommand, group dcnmix.commands)."""
-    parser = argparse.ArgumentParser(prog="python -m parity", formatter_class=Formatter,
+    parser = Parser(prog="python -m parity", formatter_class=Formatter,
                                      allow_abbrev=False,
                                      description="JAX <-> PyTorch parity checks and weight conversion")
     parser.add_argument("--quick", action="store_true", help="a fast subset (the test suite runs it)")

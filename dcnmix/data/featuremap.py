@@ -198,9 +198,11 @@ class FeatureMap:
     @classmethod
     def load(cls, path) -> "FeatureMap":
         path = os.fspath(path)
+        from ..files import PathError, read_bytes
         try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            text = read_bytes(path).decode("utf-8")
+        except PathError as exc:
+            raise DataError(path, None, str(exc).removeprefix(f"{path}: ")) from None
         except UnicodeDecodeError as exc:
             raise DataError(path, None, f"not valid UTF-8 ({exc.reason}): corrupt file") from None
         except OSError as exc:

@@ -86,24 +86,26 @@ def fnv1a64(column) -> np.ndarray:
 
 
 def numeric_keys(values: np.ndarray) -> np.ndarray:
-    """int64 keys of the log buckets of float values (NaN = missing -> any key; mask it):
-    2n+1 for 'L<n>' (v > 2, n = floor(ln(v)^2)), 2 floor(v) for 'V<floor(v)>'."""
+    """float64 keys of the log buckets of float values (NaN = missing -> any key; mask it):
+    floor(v) for 'V<floor(v)>' (v <= 2), 3 + n for 'L<n>' (v > 2, n = floor(ln(v)^2)).
+    Exact for every finite float64 (a floor is an integer the float holds exactly; no
+    integer conversion wraps), and the two ranges never meet."""
     v = np.asarray(values, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         big = v > 2
         n = np.floor(np.log(np.where(big, v, 3.0)) ** 2)
         small = np.floor(np.where(big, 0.0, np.nan_to_num(v)))
-    return np.where(big, 2 * n.astype(np.int64) + 1, 2 * small.astype(np.int64))
+    return np.where(big, 3.0 + n, small)
 
 
-def key_token(key: int) -> str:
+def key_token(key: float) -> str:
     """The vocabulary token of a numeric key ('L<n>' or 'V<n>', as vocab.bucketize)."""
-    return f"L{key >> 1}" if key & 1 else f"V{key >> 1}"
+    return f"L{int(key) - 3}" if key > 2 else f"V{int(key)}"
 
 
-def token_key(token: str) -> int:
+def token_key(token: str) -> float:
     n = int(token[1:])
-    return 2 * n + 1 if token[0] == "L" else 2 * n
+    return 3.0 + n if token[0] == "L" else float(n)
 
 
 def _ranked(name: str, kind: str, kept, **extra) -> Field:
@@ -333,7 +335,7 @@ class Numeric(Kind):
                 local = FIRST_TOKEN + np.searchsorted(bounds, v.fill_null(0).to_numpy(), side="right")
                 return _with_missing(v.is_null().to_numpy(), local)
             return encode
-        keys = np.array([token_key(t) for t in field.tokens], np.int64)
+        keys = np.array([token_key(t) for t in field.tokens], np.float64)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
 
@@ -376,7 +378,7 @@ class Buckets(Fitter):
         kept = self.counts.kept(self.opt.min_count)
         if kept is None:
             return Field(self.name, "numeric")
-        kept = kept.with_columns(pl.col("values").map_elements(lambda k: key_token(int(k)),
+        kept = kept.with_columns(pl.col("values").map_elements(lambda k: key_token(float(k)),
                                                                 return_dtype=pl.String))
         return _ranked(self.name, "numeric", kept)
 

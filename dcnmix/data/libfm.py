@@ -72,6 +72,26 @@ def _check_range(ids: np.ndarray, feat_dim: int, path: str) -> None:
                                        f"is outside [0, {feat_dim})")
 
 
+SPARSE_ROWS = 1 << 24      # a table this large must be mostly used
+
+
+def _check_sparse(parts, feat_dim: int) -> None:
+    """Refuse ids so sparse that feat_dim = max id + 1 would allocate a table mostly unused
+    (an id near 2^31 among a few thousand: a 137 GB table at embedding 16), naming the file
+    and line of the largest id."""
+    if feat_dim <= SPARSE_ROWS:
+        return
+    distinct = len(np.unique(np.concatenate([ids.ravel() for _, ids, _ in parts])))
+    if feat_dim <= 64 * distinct:
+        return
+    path, ids, _ = max(parts, key=lambda part: int(part[1].max()))
+    row = int(np.argmax(ids.max(1)))
+    raise DataError(path, row + 1, f"feature id {feat_dim - 1:,} makes an embedding table of "
+                                   f"{feat_dim:,} rows for {distinct:,} distinct ids "
+                                   f"({feat_dim * 16 * 4 / 2 ** 30:,.0f} GiB at embedding 16): "
+                                   "re-number the ids 0..N-1 first")
+
+
 def load_libfm(path, feat_dim: int | None = None, field_names: Sequence[str] | None = None
                ) -> Dataset:
     """Load one libfm file. feat_dim defaults to max id + 1; ids are checked against it."""
@@ -100,6 +120,7 @@ def _dataset(parts, feat_dim, field_names) -> tuple[Dataset, ...]:
     width = widths.pop()
     if feat_dim is None:
         feat_dim = int(max(ids.max() for _, ids, _ in parts)) + 1
+        _check_sparse(parts, feat_dim)
     for path, ids, _ in parts:
         _check_range(ids, feat_dim, path)
     names = tuple(field_names) if field_names is not None else tuple(f"f{i}" for i in range(width))

@@ -43,14 +43,17 @@ class DataOptions:
     hash_buckets: tuple[tuple[str, int], ...] = _opt((), "categorical columns too large to "
                                                          "enumerate: COL=N hashes into N ids",
                                                      flag_type="buckets")
-    delimiter: str = _opt(",", "csv: the field delimiter")
+    delimiter: str = _opt(",", "csv: the field delimiter, one character (escapes \\t, \\x1f "
+                               "and the words tab, comma, semicolon, pipe, space accepted)")
     columns: tuple[str, ...] = _opt((), "csv: the names of a header-less file's columns")
     min_count: int = _opt(2, "tokens seen fewer times in the training rows share the "
                              "out-of-vocabulary id")
     split_column: str | None = _opt(None, "a column naming each row's split (train / valid / test)")
     order_by: str | None = _opt(None, "a numeric or time column: the earliest 80%% of rows train, "
                                       "the next 10%% validate")
-    split_seed: int = _opt(0, "the hashed split's seed")
+    order_by_text: bool = _opt(False, "--order-by: sort the column as text (by default it must "
+                                      "parse entirely as numbers or as dates and times)")
+    split_seed: int = _opt(0, "the hashed split's seed (0 <= seed < 2^63)")
     fractions: tuple[float, float, float] = _opt((0.8, 0.1, 0.1), "train, valid, test shares")
 
     def __post_init__(self):
@@ -62,13 +65,20 @@ class DataOptions:
                                                   dict(self.buckets).items()))
         if self.positive is not None:
             object.__setattr__(self, "positive", str(self.positive))
+        object.__setattr__(self, "delimiter", one_char(self.delimiter, "--delimiter"))
+        object.__setattr__(self, "multivalued_sep", one_char(self.multivalued_sep,
+                                                             "--multivalued-sep", length=None))
         self._check()
 
     def _check(self) -> None:
-        if self.min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {self.min_count}")
-        if self.max_len < 0:
-            raise ValueError(f"--max-len must be >= 0, got {self.max_len}")
+        _integer("--min-count", self.min_count, 1, MAX_COUNT)
+        _integer("--max-len", self.max_len, 0, MAX_LEN)
+        _integer("--split-seed", self.split_seed, 0, 2 ** 63 - 1)
+        if len(self.fractions) != 3 or any(not 0 <= f <= 1 for f in self.fractions) or \
+                abs(sum(self.fractions) - 1) > 1e-9:
+            raise ValueError(f"--fractions: three shares in [0, 1] summing to 1, got {self.fractions}")
+        if self.delimiter == self.multivalued_sep and (self.multivalued or ()):
+            raise ValueError(f"--multivalued-sep {self.multivalued_sep!r} is also the --delimiter")
         if self.split_column and self.order_by:
             raise ValueError("--split-column and --order-by are two different splits: give one")
         listed = [self.label, *self.categorical, *self.numeric, *self.dense, *self.multivalued]
@@ -78,9 +88,10 @@ class DataOptions:
                              f"{self.categorical}, numeric {self.numeric}, dense {self.dense}, "
                              f"multivalued {self.multivalued}): {twice}")
         bad = [f for f, n in self.hash_buckets
-               if f not in (*self.categorical, *CRITEO_CATEGORICAL) or n < 1]
+               if f not in (*self.categorical, *CRITEO_CATEGORICAL) or not 1 <= n <= MAX_BUCKETS]
         if bad:
-            raise ValueError(f"--hash-buckets {bad}: not categorical columns, or fewer than 1 bucket")
+            raise ValueError(f"--hash-buckets {bad}: not categorical columns, or not between 1 "
+                             f"and {MAX_BUCKETS:,} buckets")
         for column, rule in (("--numeric-rule", self.numeric_rule), *self.buckets):
             try:
                 parse_rule(rule)
@@ -119,3 +130,33 @@ class DataOptions:
 
 
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataOptions))
+
+# the largest values the options take: ids are int32, so an embedding table of at most 2^31
+# rows; a list longer than 2^16 elements per row would not fit a batch
+MAX_BUCKETS = 2 ** 30
+MAX_LEN = 2 ** 16
+MAX_COUNT = 2 ** 62
+ESCAPES = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+
+
+def one_char(text: str, flag: str, length: int | None = 1) -> str:
+    """A delimiter given as the character itself, an escape (\\t, \\x1f, \\u0001) or a word
+    (tab, comma, semicolon, pipe, space); refused unless it is `length` characters (None:
+    any non-empty text) and neither a line break nor a double quote."""
+    value = ESCAPES.get(text if text in ESCAPES else str(text).lower(), text)
+    if value.startswith("\\") and len(value) > 1:
+        try:
+            value = value.encode("ascii").decode("unicode_escape")
+        except (UnicodeError, ValueError):
+            raise ValueError(f"{flag} {text!r}: not a valid escape") from None
+    if (length is not None and len(value) != length) or not value:
+        raise ValueError(f"{flag} {text!r}: expected one character (or \\t, tab, semicolon, "
+                         "pipe, ...)")
+    if any(c in value for c in "\r\n\""):
+        raise ValueError(f"{flag} {text!r}: a line break or a double quote cannot separate fields")
+    return value
+
+
+def _integer(flag: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{flag} must be an integer in [{low}, {high:,}], got {value!r}")

@@ -15,17 +15,46 @@ import numpy as np
 from .dataset import Dataset
 from .errors import DataError
 from .featuremap import FeatureMap
+from ..files import check_regular
 from .prepare import SPLITS, prepare, report
+from .prepare.output import file_sha256
+
+
+def check_prepared(folder) -> FeatureMap:
+    """The feature map of a prepared folder whose arrays match the sizes and sha256s it
+    records (folders written before the checksums: the shapes only, on open); a DataError
+    names the first file missing, truncated or altered."""
+    folder = os.fspath(folder)
+    path = os.path.join(folder, "feature_map.json")
+    if not os.path.lexists(path):
+        raise DataError(path, None, "no such file: not a prepared folder (run `dcnmix prepare`)")
+    fmap = FeatureMap.load(path)
+    recorded = fmap.info.get("files")
+    if not isinstance(recorded, (dict, type(None))):
+        raise DataError(path, None, "its 'files' record is not a mapping")
+    for name, want in sorted((recorded or {}).items()):
+        target = os.path.join(folder, os.path.basename(str(name)))
+        try:
+            check_regular(target)
+            size = os.path.getsize(target)
+        except (OSError, ValueError) as exc:
+            raise DataError(target, None, f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        if not isinstance(want, dict) or size != want.get("bytes"):
+            raise DataError(target, None, f"{size:,} bytes, the feature map records "
+                                          f"{want.get('bytes') if isinstance(want, dict) else want!r} "
+                                          "(truncated or replaced)")
+        if file_sha256(target) != want.get("sha256"):
+            raise DataError(target, None, "contents do not match the sha256 in feature_map.json "
+                                          "(altered, or another folder's file)")
+    return fmap
 
 
 def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:
     """(train, valid, test) of a prepared folder; ids and labels are read-only memory maps,
-    checked against the feature map (shape, row counts)."""
+    checked against the feature map (shape, row counts, and the sha256 of every array,
+    check_prepared)."""
     folder = os.fspath(folder)
-    path = os.path.join(folder, "feature_map.json")
-    if not os.path.isfile(path):
-        raise DataError(path, None, "no such file: not a prepared folder (run `dcnmix prepare`)")
-    fmap = FeatureMap.load(path)
+    fmap = check_prepared(folder)
     rows = fmap.info.get("rows", {})
     out = []
     ids_names = fmap.id_names if fmap.given_feat_dim is None else fmap.field_names
@@ -60,11 +89,13 @@ def _array(path: str) -> np.ndarray:
 def cache_folder(opt) -> str:
     """Where `--dataset KIND:PATH` keeps its prepared data: $DCNMIX_CACHE (default
     ~/.cache/dcnmix)/prepared/<key>, the key a hash of the options and of each input file's
-    path, size and modification time (a changed file is prepared again)."""
+    path, size, modification and change times and inode (a changed file is prepared again:
+    `touch -d` can set the modification time back, not the change time)."""
     stamp = []
     for path in opt.paths:
         st = os.stat(path)
-        stamp.append([os.path.abspath(path), st.st_size, st.st_mtime_ns])
+        stamp.append([os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                      st.st_ino, st.st_dev])
     key = json.dumps([dataclasses.asdict(opt), stamp], sort_keys=True, default=str)
     root = os.environ.get("DCNMIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dcnmix")
     return os.path.join(root, "prepared", hashlib.sha256(key.encode()).hexdigest()[:20])

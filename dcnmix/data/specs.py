@@ -56,6 +56,30 @@ class DataSpec(DataOptions):
                 data[name] = tuple(tuple(pair) for pair in data[name])
         return cls(**data)
 
+    def resolved(self, *, base: str | None = None) -> "DataSpec":
+        """The spec with its path absolute (what a run folder records, so that it is found
+        from any working folder). `base`: the folder a relative path is tried against when
+        it does not exist from the working folder (a record written before paths were
+        absolute: the run folder and its parents are tried, see for_run)."""
+        kind, sep, path = self.spec.partition(":")
+        if not sep or not path or os.path.isabs(path):
+            return self
+        candidates = [path] + ([os.path.join(base, path)] if base else [])
+        found = next((c for c in candidates if os.path.exists(c)), path)
+        return dataclasses.replace(self, spec=f"{kind}:{os.path.abspath(found)}")
+
+    @classmethod
+    def for_run(cls, record: dict, run_dir: str) -> "DataSpec":
+        """A run folder's recorded data spec, its path resolved: absolute as recorded, or
+        (older records) relative to the working folder, else to the run folder's parents."""
+        spec = cls.from_dict(record)
+        folder = os.path.abspath(run_dir)
+        while True:
+            found = spec.resolved(base=folder)
+            if os.path.exists(found.spec.partition(":")[2]) or folder == os.path.dirname(folder):
+                return found if os.path.exists(found.spec.partition(":")[2]) else spec
+            folder = os.path.dirname(folder)
+
     def options(self) -> dict:
         """The DataOptions fields, as keywords (for PrepareOptions)."""
         return {name: getattr(self, name) for name in DATA_FIELDS}
@@ -96,7 +120,8 @@ def load_splits(spec: str, *, synthetic_rows: int = 100_000, seed: int = 0, log=
     if not path:
         raise DatasetSpecError(f"dataset {kind!r} needs a file: {kind}:PATH")
     if not os.path.isfile(path):
-        raise DatasetSpecError(f"{path}: no such file")
+        from .errors import not_a_file
+        raise DatasetSpecError(f"{path}: {not_a_file(path)}")
     if kind == "libfm":
         return split(load_libfm(path), SPLIT, seed=seed)
     from .prepare import PrepareOptions

@@ -6,7 +6,7 @@ import os
 import zlib
 from typing import Iterator
 
-from .errors import DataError
+from .errors import DataError, not_a_file
 
 
 def _opener(path: str):
@@ -36,7 +36,7 @@ def read_lines(path) -> Iterator[tuple[int, str]]:
     a file that changes while it is read is a DataError once its end is reached."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise DataError(path, None, "no such file")
+        raise DataError(path, None, not_a_file(path))
     before = stamp(path)
     lineno = 0
     try:

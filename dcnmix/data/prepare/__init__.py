@@ -39,7 +39,7 @@ from .counting import count_pass
 from .encoding import encode_pass
 from .libfm import prepare_libfm
 from .options import LIBFM_KINDS, SOURCE_KINDS, SPLITS, PrepareOptions
-from .output import finish, fresh
+from .output import Output
 from .readers import iter_batches
 from .summary import field_warnings, report
 from .scan import check_scan, scan_sources
@@ -54,7 +54,11 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
     feature map. The folder is complete once feature_map.json exists (written last)."""
     if opt.kind in LIBFM_KINDS:
         return prepare_libfm(opt, out, command=command, log=log)
-    log = log or (lambda *_: None)
+    with Output(out, opt.paths) as output:
+        return _prepare(opt, output, command=command, log=log or (lambda *_: None))
+
+
+def _prepare(opt: PrepareOptions, output: Output, *, command, log) -> FeatureMap:
     t0 = time.time()
     present = [p for p in opt.paths if os.path.isfile(p)]
     stamps = {p: stamp(p) for p in present}
@@ -65,7 +69,7 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
     if rows[0] == 0:
         raise DataError(opt.paths[0], None, "no training rows (check the split)")
     fmap = FeatureMap(fields, opt.min_count, opt.label)
-    tmp = fresh(out)
+    tmp = output.fresh()
     oov = encode_pass(opt, splitter, fmap, rows, tmp, log)
     for path, before in stamps.items():
         check_unchanged(path, before)
@@ -76,4 +80,4 @@ def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=No
             "seconds": round(time.time() - t0, 2), "warnings": field_warnings(fmap, rows[0])}
     if opt.positive is not None:
         info["labels"] = {"positive": opt.positive, "train_values": label_values}
-    return finish(tmp, out, dataclasses.replace(fmap, info=info))
+    return output.finish(tmp, dataclasses.replace(fmap, info=info))

@@ -11,13 +11,18 @@ import numpy as np
 from ..featuremap import FeatureMap, Field
 from ..libfm import FRAPPE_FIELDS, FRAPPE_FILES, load_libfm_splits
 from .options import SPLITS, PrepareOptions
-from .output import finish, fresh
+from .output import Output
 from .splits import hashed_split
 
 
 def prepare_libfm(opt: PrepareOptions, out: str, *, command=None, log=None) -> FeatureMap:
     """libfm / Frappe: ids are given; prepare stores them with a feature map of kind
     'given' (feat_dim = max id + 1 over the files). Frappe's folder holds its three files."""
+    with Output(out, opt.paths) as output:
+        return _prepare_libfm(opt, output, command=command)
+
+
+def _prepare_libfm(opt: PrepareOptions, output: Output, *, command) -> FeatureMap:
     paths = opt.paths
     if opt.kind == "frappe":
         paths = tuple(os.path.join(paths[0], name) for name in FRAPPE_FILES)
@@ -27,7 +32,7 @@ def prepare_libfm(opt: PrepareOptions, out: str, *, command=None, log=None) -> F
         whole = parts[0]
         split = hashed_split(opt.split_seed, 0, len(whole), opt.fractions)
         parts = tuple(whole.take(np.flatnonzero(split == s)) for s in range(3))
-    tmp = fresh(out)
+    tmp = output.fresh()
     for split, part in zip(SPLITS, parts):
         np.save(os.path.join(tmp, f"{split}.ids.npy"), part.ids)
         np.save(os.path.join(tmp, f"{split}.labels.npy"), part.labels)
@@ -36,4 +41,4 @@ def prepare_libfm(opt: PrepareOptions, out: str, *, command=None, log=None) -> F
             "split": opt.split_rule() if opt.kind != "frappe" else {"how": "files"},
             "sources": [{"path": os.path.abspath(p), "size": os.path.getsize(p)} for p in paths],
             "cardinalities": list(parts[0].cardinalities), "command": command or " ".join(sys.argv)}
-    return finish(tmp, out, FeatureMap(fields, 1, opt.label, parts[0].feat_dim, info))
+    return output.finish(tmp, FeatureMap(fields, 1, opt.label, parts[0].feat_dim, info))

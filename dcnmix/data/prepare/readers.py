@@ -13,7 +13,7 @@ import gzip
 import os
 from typing import Iterator
 
-from ..errors import DataError
+from ..errors import DataError, not_a_file
 from ..fieldkinds import KINDS
 from ..tabular import CRITEO_FIELDS, read_criteo, read_csv
 from .options import PrepareOptions
@@ -28,9 +28,11 @@ def is_gzip(path: str) -> bool:
 
 
 def _open(path: str, mode: str = "rb"):
-    """A plain or gzip file (text mode replaces undecodable bytes: only a header is read)."""
+    """A plain or gzip file (text mode drops a UTF-8 byte-order mark, as pyarrow's reader
+    does, and replaces undecodable bytes: only a header is read)."""
     if "t" in mode:
-        return (gzip.open if is_gzip(path) else open)(path, mode, encoding="utf-8", errors="replace")
+        return (gzip.open if is_gzip(path) else open)(path, mode, encoding="utf-8-sig",
+                                                      errors="replace")
     return (gzip.open if is_gzip(path) else open)(path, mode)
 
 
@@ -156,14 +158,34 @@ class ParquetReader:
 SOURCES = {"criteo": CriteoReader(), "csv": CsvReader(), "parquet": ParquetReader()}
 
 
-def check_header(path: str, opt: PrepareOptions) -> bool:
+LIKELY_DELIMITERS = (";", "\t", "|", ",")
+
+
+def check_columns(path: str, opt: PrepareOptions, names: list[str], want: list[str]) -> None:
+    """A DataError naming the first columns a read needs that the header lacks, with a hint
+    when the header reads as one column holding a likely delimiter."""
+    missing = [n for n in want if n not in names]
+    if not missing:
+        return
+    shown = ", ".join(map(repr, names[:12])) + (", ..." if len(names) > 12 else "")
+    message = f"no column {missing[0]!r}" + (f" (nor {missing[1:]})" if missing[1:] else "") + \
+        f"; the header has {len(names)} column(s): {shown}"
+    found = [d for d in LIKELY_DELIMITERS if len(names) == 1 and d in names[0] and d != opt.delimiter]
+    if found:
+        escaped = {"\t": "'\\t'"}.get(found[0], repr(found[0]))
+        message += f"; the file looks {escaped}-separated: --delimiter {escaped}"
+    raise DataError(path, SOURCES[opt.kind].header_line(opt), message)
+
+
+def check_header(path: str, opt: PrepareOptions, extra=(), label_optional: bool = False) -> bool:
     """Refuse a header that names a column this read uses twice (the readers would take one
-    silently, a DataError); returns whether the file has the label column (Criteo: 40
-    columns rather than 39)."""
+    silently) or lacks one it needs (DataErrors); returns whether the file has the label
+    column (Criteo: 40 columns rather than 39)."""
     source = SOURCES[opt.kind]
     names = source.names(path, opt)
     if names is None:
         return source.has_label(path)
+    check_columns(path, opt, names, wanted(opt, extra, not label_optional or opt.label in names))
     want = set(wanted(opt, (), True))
     twice = sorted({n for n in names if n in want and names.count(n) > 1})
     if twice:
@@ -184,10 +206,10 @@ def iter_batches(path: str, opt: PrepareOptions, extra: tuple[str, ...] = (),
     """polars DataFrames of one file's rows, in order; parse errors become DataErrors."""
     import pyarrow as pa
     if not os.path.isfile(path):
-        raise DataError(path, None, "no such file")
+        raise DataError(path, None, not_a_file(path))
     source = SOURCES[opt.kind]
     try:
-        with_label = check_header(path, opt) or not label_optional
+        with_label = check_header(path, opt, extra, label_optional) or not label_optional
         yield from source.batches(path, opt, wanted(opt, extra, with_label), with_label)
     except (pa.ArrowInvalid, pa.ArrowKeyError, OSError, EOFError) as exc:
         _locate(path, opt, exc)

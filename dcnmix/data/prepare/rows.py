@@ -56,15 +56,22 @@ def check_fields(batch, opt: PrepareOptions, path: str, start: int):
     fitting and the encoding after; a DataError at the first value a field's kind refuses
     (numeric and dense: text or not finite; multi-valued: a list of the wrong element type),
     naming the column."""
-    parsed = []
-    for name, kind in opt.fields:
+    bad = first_invalid(batch, opt.fields)
+    if bad:
+        name, row, reason = bad
+        raise DataError(path, start + row + first_line(opt), f"column {name}: {reason}")
+    parsed = [as_numbers(batch[name]) for name, kind in opt.fields if KINDS[kind].reads_numbers]
+    return batch.with_columns(parsed) if parsed else batch
+
+
+def first_invalid(batch, fields) -> tuple[str, int, str] | None:
+    """(column, row, reason) of the first value a field's kind refuses, over (name, kind)
+    pairs: the one check of prepare, `dcnmix predict` and load_run(...).predict(frame)."""
+    for name, kind in fields:
         bad = KINDS[kind].invalid(batch, name)
         if bad:
-            row, reason = bad
-            raise DataError(path, start + row + first_line(opt), f"column {name}: {reason}")
-        if KINDS[kind].reads_numbers:
-            parsed.append(as_numbers(batch[name]))
-    return batch.with_columns(parsed) if parsed else batch
+            return (name, *bad)
+    return None
 
 
 def checked_rows(opt: PrepareOptions, splitter: Splitter) -> Iterator:
