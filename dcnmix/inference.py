@@ -158,7 +158,7 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
     if kind not in ("criteo", "csv", "parquet") or not path:
         raise ValueError(f"--data {spec!r}: expected criteo:PATH, csv:PATH or parquet:PATH")
     opt = PrepareOptions(kind=kind, paths=(path,), **reading_options(fmap, kind))
-    check_output(out, data=path, run_dir=run.folder.out)
+    check_output(out, data=path)
     from .data.prepare.readers import first_line
     scores, counts, rows = Scores(opt, fmap), ShareCounts(fmap), 0
     with _Writer(out, keep) as writer:
@@ -173,18 +173,13 @@ def predict_file(run: LoadedRun, spec: str, out: str | None, *, batch_size: int 
     return {"rows": rows, "shares": counts.shares(), **scores.metrics(rows)}
 
 
-def check_output(out: str | None, *, data: str, run_dir: str) -> None:
-    """Refuse an --out that is the input file or one of the run folder's own files; create
-    its folder (before any scoring)."""
+def check_output(out: str | None, *, data: str) -> None:
+    """Refuse an --out that is the input file or a folder (a run folder's own files never
+    end in .parquet or .csv); create its folder (before any scoring)."""
     if out is None:
         return
-    from .run import RUN_FILES
-    target = os.path.realpath(out)
-    if os.path.exists(data) and target == os.path.realpath(data):
+    if os.path.exists(data) and os.path.realpath(out) == os.path.realpath(data):
         raise ValueError(f"--out {out}: is the input file --data reads")
-    own = {os.path.realpath(os.path.join(run_dir, n)) for n in RUN_FILES}
-    if target in own or target + ".metrics.json" in own:
-        raise ValueError(f"--out {out}: would replace the run folder's own {os.path.basename(out)}")
     if os.path.isdir(out):
         raise ValueError(f"--out {out}: is a folder; give FILE.parquet or FILE.csv")
     folder = os.path.dirname(os.path.abspath(out))

@@ -42,11 +42,9 @@ def digest(arrays: dict[str, np.ndarray], meta: dict[str, str] | None = None) ->
     return h.hexdigest()
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it (dcnmix.files:
-    never through a link; the mode a plain open() would give; a failed write leaves nothing
-    and names `path`)."""
-    write_bytes(path, data)
+# a temporary file beside `path`, fsync, rename over it (dcnmix.files: never through a link;
+# the mode a plain open() would give; a failed write leaves nothing and names `path`)
+atomic_write_bytes = write_bytes
 
 
 def write_json(path, obj) -> None:

@@ -143,7 +143,7 @@ def one_char(text: str, flag: str, length: int | None = 1) -> str:
     """A delimiter given as the character itself, an escape (\\t, \\x1f, \\u0001) or a word
     (tab, comma, semicolon, pipe, space); refused unless it is `length` characters (None:
     any non-empty text) and neither a line break nor a double quote."""
-    value = ESCAPES.get(text if text in ESCAPES else str(text).lower(), text)
+    value = ESCAPES.get(str(text).lower(), text)
     if value.startswith("\\") and len(value) > 1:
         try:
             value = value.encode("ascii").decode("unicode_escape")

@@ -35,8 +35,7 @@ def check_prepared(folder) -> FeatureMap:
     for name, want in sorted((recorded or {}).items()):
         target = os.path.join(folder, os.path.basename(str(name)))
         try:
-            check_regular(target)
-            size = os.path.getsize(target)
+            size = check_regular(target)
         except (OSError, ValueError) as exc:
             raise DataError(target, None, f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
         if not isinstance(want, dict) or size != want.get("bytes"):
