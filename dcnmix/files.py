@@ -112,7 +112,8 @@ def open_lock(path):
 
 def probe(folder, size: int = 65536) -> None:
     """Write and fsync `size` bytes at a unique temporary name in `folder`, then remove it:
-    an unwritable folder or a full disk fails here, naming the folder."""
+    an unwritable folder or a full disk fails here (the OSError as raised; the caller names
+    the folder, as RunFolder.prepare does)."""
     folder = os.fspath(folder)
     tmp = None
     try:
@@ -121,8 +122,6 @@ def probe(folder, size: int = 65536) -> None:
             fh.write(b"\0" * size)
             fh.flush()
             os.fsync(fh.fileno())
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write in {folder}: {exc.strerror or exc}") from None
     finally:
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
