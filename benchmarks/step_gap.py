@@ -31,10 +31,10 @@ S = 32
 def paths(batch: int, allocator: str):
     import jax
     from dcnmix.config import TrainConfig
-    from dcnmix_jax import backend as backend_module, steps
-    from dcnmix_jax.trainer import JaxTrainer
     if allocator == "plain":        # glibc as it comes: the state before keep_freed_memory
-        backend_module.keep_freed_memory = lambda: False
+        os.environ["DCNMIX_KEEP_FREED_MEMORY"] = "0"     # read by `import dcnmix_jax`
+    from dcnmix_jax import steps
+    from dcnmix_jax.trainer import JaxTrainer
     from throughput import CONFIGS, batches_for
     bc = CONFIGS["seed"]
     backend = JaxTrainer(bc.model_config(), TrainConfig())
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--batches", default="1024,4096")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--allocator", choices=("kept", "plain"), default="kept",
-                   help="kept: dcnmix_jax.keep_freed_memory() (what the trainer does); plain: "
+                   help="kept: dcnmix_jax.keep_freed_memory() (what `import dcnmix_jax` does); plain: "
                         "glibc's defaults (run it in its own process: the setting is global)")
     p.add_argument("--out")
     args = p.parse_args(argv)

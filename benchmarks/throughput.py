@@ -35,12 +35,13 @@ class BenchConfig:
     order_num: int
     hidden_nums: tuple
     dense_num: int = 0          # dense values into x0 beside the field embeddings
+    method: str = "parallel"    # the seed's: cross and DNN side by side; 'stacked': DNN on top
 
     def model_config(self):
         from dcnmix.config import Inputs, ModelConfig
         return ModelConfig(field_num=self.field_num, feat_dim=self.feat_dim, emb_num=self.emb_num,
                            order_num=self.order_num, r=self.r, k=self.k, dropout=0.1,
-                           method="parallel", hidden_nums=self.hidden_nums, cross="mix",
+                           method=self.method, hidden_nums=self.hidden_nums, cross="mix",
                            inputs=Inputs(dense_num=self.dense_num))
 
 
@@ -52,6 +53,14 @@ CONFIGS = {
     "criteo-dense": BenchConfig("criteo-like, the paper's setup (26 fields + 13 dense values, 1M "
                                 "ids, M=429, r=64, K=4, order 3, DNN 512-256-128)",
                                 26, 1_000_000, 16, 64, 4, 3, (512, 256, 128), dense_num=13),
+    # MLPerf Training's DLRM-DCNv2 shape (accelerator.sh): 26 embeddings of 128, three
+    # low-rank cross layers of rank 512 (K=1: DCN-V2's), stacked under the top MLP
+    # 1024-1024-512-256. Differences: the 13 dense values enter x0 directly (no bottom MLP
+    # 512-256-128), one id per field (not multi-hot), 10M table rows (not ~190M).
+    "dlrm-dcnv2": BenchConfig("DLRM-DCNv2-shaped (26 fields x 128 + 13 dense, 10M ids, M=3341, "
+                              "r=512, K=1, order 3, stacked, top MLP 1024-1024-512-256)",
+                              26, 10_000_000, 128, 512, 1, 3, (1024, 1024, 512, 256),
+                              dense_num=13, method="stacked"),
 }
 
 

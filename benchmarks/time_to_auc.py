@@ -4,7 +4,9 @@ to a test AUC >= --target, for four implementations of the same model and recipe
     python benchmarks/time_to_auc.py --repeats 3 --out benchmarks/results/time_to_auc.md
 
 Implementations (each in its own fresh process, so imports, parsing and compilation count):
-  jax       this project: JaxTrainer (lax.scan chunks, device-resident data)
+  jax       this project: JaxTrainer (lax.scan chunks, device-resident data), with an empty
+            persistent compilation cache (a first run on a machine: everything compiles)
+  jax-warm  the same, its cache filled by the jax run just before it (every later run)
   twin      this project's PyTorch twin: TorchTrainer (eager)
   seed      the seed article's own DCN class (../shared/seeds) in a plain PyTorch loop
             (TensorDataset + DataLoader(shuffle=True), torch Adam, BCELoss on its sigmoid
@@ -26,17 +28,21 @@ import argparse
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 T0 = time.time()   # the process's start, as near as Python lets us see it
+LOAD = os.getloadavg()[0]
+PHASES = {}        # seconds since T0 when a phase ended (the worker's report)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 RECIPE = dict(emb_num=10, order_num=3, r=16, k=4, dropout=0.2, hidden_nums=(400, 400, 400),
               method="parallel", batch_size=4096, lr=1e-3, emb_weight_decay=0.05)
-IMPLS = ("jax", "twin", "seed", "deepctr")
+IMPLS = ("jax", "jax-warm", "twin", "seed", "deepctr")
 
 
 def frappe_dir() -> str:
@@ -50,10 +56,12 @@ def auc(labels, probs) -> float:
 
 
 # ---------------------------------------------------------------- workers: one epoch at a time
-def epochs_dcnmix(framework: str, splits, seed: int):
-    """This project's trainer loop pieces (the JAX backend or the twin)."""
+def epochs_dcnmix(framework: str, splits, seed: int, cache: str | None = None):
+    """This project's trainer loop pieces (the JAX backend or the twin); `cache`: the
+    compilation cache folder (as `dcnmix train` keeps one)."""
     from dcnmix.config import ModelConfig, TrainConfig
-    from dcnmix.loop import evaluate, make_trainer, train_epoch
+    from dcnmix.loop import evaluate, make_trainer, train_epoch, use_compilation_cache
+    use_compilation_cache(framework, cache or "off")
     train, _, test = splits
     cfg = ModelConfig.create(field_num=train.field_num, feat_dim=train.feat_dim, cross="mix",
                              **{k: RECIPE[k] for k in ("emb_num", "order_num", "r", "k", "dropout",
@@ -61,6 +69,7 @@ def epochs_dcnmix(framework: str, splits, seed: int):
     tc = TrainConfig(batch_size=RECIPE["batch_size"], lr=RECIPE["lr"], seed=seed,
                      emb_weight_decay=RECIPE["emb_weight_decay"])
     backend = make_trainer(framework, cfg, tc)
+    PHASES["built"] = round(time.time() - T0, 2)
     epoch = 0
     while True:
         train_epoch(backend, train, tc, epoch, progress=False, last_good="")
@@ -131,11 +140,12 @@ def epochs_deepctr(splits, seed: int):
         yield auc(test.labels, model.predict(x_test, batch_size=8192).ravel())
 
 
-def worker(impl: str, seed: int, target: float, max_epochs: int) -> dict:
+def worker(impl: str, seed: int, target: float, max_epochs: int, cache: str) -> dict:
     from dcnmix.data import load_frappe
     splits = load_frappe(frappe_dir())
     loaded = time.time() - T0
-    epochs = {"jax": lambda: epochs_dcnmix("jax", splits, seed),
+    epochs = {"jax": lambda: epochs_dcnmix("jax", splits, seed, cache),
+              "jax-warm": lambda: epochs_dcnmix("jax", splits, seed, cache),
               "twin": lambda: epochs_dcnmix("torch", splits, seed),
               "seed": lambda: epochs_seed(splits, seed),
               "deepctr": lambda: epochs_deepctr(splits, seed)}[impl]()
@@ -146,13 +156,16 @@ def worker(impl: str, seed: int, target: float, max_epochs: int) -> dict:
             break
     reached = history[-1][2] >= target
     return {"impl": impl, "seed": seed, "reached": reached, "seconds": history[-1][1],
-            "epochs": history[-1][0], "load_seconds": round(loaded, 2), "history": history}
+            "epochs": history[-1][0], "load_seconds": round(loaded, 2), **PHASES,
+            "history": history}
 
 
 # ---------------------------------------------------------------- driver
-def run_one(impl: str, seed: int, target: float, max_epochs: int) -> dict:
+def run_one(impl: str, seed: int, target: float, max_epochs: int, cache: str) -> dict:
+    if impl == "jax":                       # a cold cache: what a first run on a machine finds
+        shutil.rmtree(cache, ignore_errors=True)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--seed", str(seed),
-           "--target", str(target), "--max-epochs", str(max_epochs)]
+           "--target", str(target), "--max-epochs", str(max_epochs), "--cache", cache]
     t = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.time() - t
@@ -173,16 +186,18 @@ def table(results: list[dict], target: float, command: str) -> str:
         if not mine:
             continue
         medians[impl] = statistics.median(r["process_seconds"] for r in mine)
+    speedup = [f"the seed's code takes {medians['seed'] / medians[j]:.2f}x the time of {j}"
+               for j in ("jax", "jax-warm") if j in medians and "seed" in medians]
     for impl, med in medians.items():
         mine = [r for r in results if r["impl"] == impl]
         rows.append(f"| {impl} | {sum(r['reached'] for r in mine)}/{len(mine)} | {med:.1f} | "
                     + "/".join(str(r["epochs"]) for r in mine) + " | "
                     + "/".join(f"{r['process_seconds']:.0f}" for r in mine)
                     + f" | {med / medians.get('jax', med):.2f}x |")
-    return "\n".join([f"Command: `{command}`", "", *rows, "",
+    return "\n".join([f"Command: `{command}`", "", f"load average at the start {LOAD:.2f}", "", *rows, "",
                       "Wall seconds of the whole process (start, parse, build, train, test AUC "
                       "after every epoch), median over repeats; 'vs jax' is that median over "
-                      "jax's."])
+                      "jax's.", "", "; ".join(speedup) + "." if speedup else ""])
 
 
 def main(argv=None) -> int:
@@ -193,12 +208,15 @@ def main(argv=None) -> int:
     p.add_argument("--max-epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--worker", choices=IMPLS)
+    p.add_argument("--cache", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out")
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.seed, args.target, args.max_epochs)))
+        print(json.dumps(worker(args.worker, args.seed, args.target, args.max_epochs, args.cache)))
         return 0
-    results = [run_one(impl, args.seed + r, args.target, args.max_epochs)
+    cache = os.path.join(tempfile.mkdtemp(prefix="time-to-auc-"), "compiled")
+    print(f"uptime: {os.getloadavg()}", file=sys.stderr)
+    results = [run_one(impl, args.seed + r, args.target, args.max_epochs, cache)
                for r in range(args.repeats) for impl in args.impls.split(",")]
     text = table(results, args.target, "python benchmarks/time_to_auc.py "
                  + " ".join(argv if argv is not None else sys.argv[1:]))

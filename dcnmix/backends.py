@@ -39,6 +39,8 @@ class Trainer(Protocol):
         """Train on the batches `order` (row indices); yield (rows done, step losses)."""
 
     def set_learning_rate(self, lr: float) -> None: ...
+    def notes(self) -> dict:
+        """How this trainer ran, for the summary (JAX: the dispatch path it measured)."""
     def predict(self, ids: np.ndarray) -> np.ndarray: ...
     def arrays(self) -> dict[str, np.ndarray]: ...
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
@@ -53,15 +55,29 @@ class Predictor(Protocol):
 
 
 def predict_in_batches(predict: Callable[[np.ndarray], Any], ids: np.ndarray,
-                       batch_size: int = 8192) -> np.ndarray:
+                       batch_size: int = 8192, *, pad: bool = False) -> np.ndarray:
     """Probabilities (float64) of every row of ids, `batch_size` rows per call of `predict`
     (any function of a batch of ids: a Predictor, a jitted step); empty ids give an empty
     result. The one batched predict loop of both frameworks and of dcnmix.inference. `ids`
-    may be a typed batch (dcnmix.data.features), sliced the same way."""
+    may be a typed batch (dcnmix.data.features), sliced the same way.
+
+    pad: the last, partial batch repeats its last row up to padded_rows(...) rows and the
+    extra probabilities are dropped, so that a compiled predict sees one batch shape for
+    every split (rows are scored independently in eval mode)."""
     from .data import features
-    out = [np.asarray(predict(features.take(ids, slice(i, i + batch_size))))
-           for i in range(0, features.rows(ids), batch_size)]
+    n, out = features.rows(ids), []
+    for i in range(0, n, batch_size):
+        rows, index = min(batch_size, n - i), slice(i, i + batch_size)
+        if pad and rows < batch_size:
+            index = np.pad(np.arange(i, n), (0, padded_rows(rows, n, batch_size) - rows), mode="edge")
+        out.append(np.asarray(predict(features.take(ids, index)))[:rows])
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def padded_rows(rows: int, total: int, batch_size: int) -> int:
+    """The rows a partial predict batch is padded to: batch_size when the data fills one
+    batch (one shape for every split), else the next power of two (small data: at most 2x)."""
+    return batch_size if total >= batch_size else min(batch_size, 1 << max(rows - 1, 0).bit_length())
 
 
 class Backend(Protocol):
@@ -82,6 +98,10 @@ class Backend(Protocol):
                   api: str | None = None) -> Predictor: ...
     def export(self, fmt: str, predictor: Predictor, out: str, *, platforms=None) -> dict: ...
     def set_threads(self, threads: int) -> None: ...
+    def compilation_cache(self, folder: str | None) -> str | None:
+        """Keep this process's compiled programs under `folder` (None: as the framework is
+        configured); returns the folder in use, or None when the backend compiles nothing
+        worth keeping."""
     def scale_out(self, *, mesh: str | None, coordinator: str | None,
                   num_processes: int | None, process_id: int | None) -> tuple[Any, int, str]:
         """(mesh, this process's index, a line describing both), after starting the

@@ -33,6 +33,13 @@ from .flags import Formatter, Parser, add_fields, byte_size, csv_list, flag, one
 NOT_FLAGS = ("field_num", "feat_dim", "variant", "inputs")
 
 
+def add_cache_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compilation-cache", default="default", metavar="DIR|off",
+                   help="keep compiled programs here for later runs (default: "
+                        "$DCNMIX_COMPILATION_CACHE, else ~/.cache/dcnmix/compiled/FRAMEWORK); "
+                        "off: compile afresh (docs/speed.md)")
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="synthetic",
                    help="synthetic | frappe[:DIR] | criteo:PATH | csv:PATH | parquet:PATH | "
@@ -47,6 +54,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads for either framework (default: the framework's own choice)")
+    add_cache_argument(p)
     p.add_argument("--device-data-budget", type=byte_size, default=None, metavar="BYTES",
                    help="training data kept on the device (e.g. 2G, 500M); a larger split streams "
                         "from the host (default: a quarter of the device's memory)")
@@ -137,7 +145,8 @@ def run_train(args, framework: str | None = None) -> int:
     mesh, out = _scale_out(args, framework)
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
                          resume=args.resume, overwrite=args.overwrite,
-                         progress=not args.no_progress, mesh=mesh, data_budget=args.device_data_budget)
+                         progress=not args.no_progress, mesh=mesh, data_budget=args.device_data_budget,
+                         compilation_cache=args.compilation_cache)
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
           f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "
@@ -241,6 +250,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
                                                "input row, in input order")
     p.add_argument("--framework", choices=backends.names(), default="jax")
     p.add_argument("--batch-size", type=positive_int, default=65536, help="rows per forward pass")
+    add_cache_argument(p)
     p.add_argument("--keep", default=None, help="a column of the input copied beside each "
                                                 "probability (a key)")
     p.add_argument("--warn-oov", type=float, default=0.05, metavar="SHARE",
@@ -250,6 +260,9 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_predict(args) -> int:
     from .inference import load_run, predict_file
+    from .loop import use_compilation_cache
+    use_compilation_cache(args.framework, args.compilation_cache,
+                          log=lambda line: print(line, file=sys.stderr))
     run = load_run(args.run_dir, framework=args.framework)
     result = predict_file(run, args.data, args.out, batch_size=args.batch_size, keep=args.keep,
                           log=_status)

@@ -36,6 +36,15 @@ class PathError(ValueError):
     folder it does not own); the message names the path."""
 
 
+
+def cache_root() -> str:
+    """The user's cache folder for dcnmix: $DCNMIX_CACHE, else $XDG_CACHE_HOME/dcnmix, else
+    ~/.cache/dcnmix (prepared data, frames, compiled programs)."""
+    if os.environ.get("DCNMIX_CACHE"):
+        return os.environ["DCNMIX_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dcnmix")
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -14,11 +14,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import backends
+from . import backends, files
 from .backends import Trainer, check_supported
 from .config import ModelConfig, TrainConfig, model_defaults
 from .data import Dataset, DataSpec, batch_order, check_ids, fingerprint, split
 from .run import Progress, RunError, RunFolder
+
+COMPILATION_CACHE_ENV = "DCNMIX_COMPILATION_CACHE"
 
 
 class TrainingError(RuntimeError):
@@ -188,7 +190,8 @@ def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall
             "test_logloss": test["logloss"], "train_seconds": progress.train_seconds,
             "wall_seconds_this_process": time.time() - wall0,
             "train_examples_per_s": len(train) * progress.epochs_done / max(progress.train_seconds, 1e-9),
-            "rows": {"train": len(train), "valid": len(valid), "test": len(test_set)}}
+            "rows": {"train": len(train), "valid": len(valid), "test": len(test_set)},
+            **trainer.notes()}
 
 
 def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
@@ -231,6 +234,24 @@ def set_threads(framework: str, threads: int) -> None:
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     backends.get(framework).set_threads(threads)
+
+
+def use_compilation_cache(framework: str, setting: str | None = "default", log=print) -> str | None:
+    """Keep the backend's compiled programs between processes (docs/speed.md); returns the
+    folder in use or None. setting: 'default' ($DCNMIX_COMPILATION_CACHE when set, else the
+    user's cache folder, dcnmix.files.cache_root()/compiled/FRAMEWORK), 'off' or None (off),
+    or a folder. A folder that cannot be made is a warning, not an error."""
+    if setting == "default":
+        setting = os.environ.get(COMPILATION_CACHE_ENV) or os.path.join(
+            files.cache_root(), "compiled", framework)
+    if setting is None or str(setting).lower() in ("off", "none", "0", "false", "no"):
+        return None
+    try:
+        os.makedirs(setting, exist_ok=True)
+    except OSError as exc:
+        log(f"warning: no compilation cache: cannot make {setting} ({exc.strerror})")
+        return None
+    return backends.get(framework).compilation_cache(os.fspath(setting))
 
 
 class Trained(NamedTuple):
@@ -277,7 +298,8 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
           train_config: TrainConfig | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True,
           log=print, mesh=None, threads: int | None = None,
-          data_budget: int | None = None, **data_options) -> Trained:
+          data_budget: int | None = None, compilation_cache: str | None = "default",
+          **data_options) -> Trained:
     """Train a DCN or a baseline in either framework and write its run folder; the CLI is a
     thin layer over it.
 
@@ -289,6 +311,8 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     field_num and feat_dim default to the data's, and the rest to model_defaults(model): a
     DCN's emb_num 16 and order_num 2, a baseline's seed preset ({"model": "fm"}).
     data_budget: bytes of training data kept on the device (JAX); a larger split streams.
+    compilation_cache: where compiled programs are kept between runs ('default': the user's
+    cache folder; 'off'; or a folder; see use_compilation_cache).
 
     data may be a DataFrame (polars or pandas) or an Arrow table of raw columns, typed by
     `data_options` (the DataOptions fields; the same options as `dcnmix prepare`):
@@ -299,6 +323,7 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     tc = train_config or TrainConfig()
     if threads is not None:
         set_threads(framework, threads)
+    use_compilation_cache(framework, compilation_cache, log=log)
     splits, spec = as_splits(data, log=log, **data_options)
     if not isinstance(config, ModelConfig):
         config = dict(config)

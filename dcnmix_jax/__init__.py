@@ -2,9 +2,14 @@
 table's baselines in dcnmix_jax.baselines; every model as Flax NNX modules in dcnmix_jax.nnx.
 
 The model classes are imported lazily, so that `import dcnmix_jax` costs nothing until one
-is used.
+is used. Importing it keeps freed host memory in the process (glibc's allocator reuses a
+jitted step's scratch buffers instead of page-faulting them in on every call: a plain jitted
+loop runs as fast as the library's trainer); DCNMIX_KEEP_FREED_MEMORY=0 leaves the allocator
+alone (dcnmix_jax.host_memory, docs/speed.md).
 """
 from importlib import import_module
+
+from .host_memory import by_default as _keep_freed_memory_by_default
 
 __version__ = "0.2.0"
 
@@ -28,3 +33,5 @@ def __getattr__(name):
 
 
 __all__ = sorted(_LAZY)
+
+applied_on_import = _keep_freed_memory_by_default()

@@ -1,31 +1,36 @@
 """Keep freed host memory in the process, so that a jitted step's scratch buffers do not
-page-fault on every call (XLA's CPU backend).
+page-fault on every call (XLA's CPU backend). On by default: `import dcnmix_jax` applies it
+(`applied_on_import`); DCNMIX_KEEP_FREED_MEMORY=0 in the environment leaves glibc as it is.
 
 Why: an XLA CPU executable allocates its temporary buffer afresh on every call (46 MB for the
 seed model's train step at batch 4096). glibc serves blocks above 32 MB with mmap and gives
 them back on free, so each call touches brand-new pages: 11,000 minor page faults per step,
 which made one jitted step per batch about 1.4x slower than the same step inside lax.scan
-(where the buffer is allocated once per scan). benchmarks/step_gap.py measures it;
-benchmarks/RESULTS.md "Speed, round two" has the figures.
+(where the buffer is allocated once per scan), and a user's plain jitted loop 1.5x slower
+than the library's trainer. benchmarks/step_gap.py and benchmarks/plain_loop.py measure it;
+benchmarks/RESULTS.md "Speed, round two" and "round three" have the figures.
 
-    import dcnmix_jax
-    dcnmix_jax.keep_freed_memory()   # once, before training; the trainer does it itself
+The side effect, process-wide: glibc serves large blocks from the heap and never trims it,
+so the process keeps its peak host memory instead of returning it to the OS (freed blocks
+are reused by later allocations). Nothing changes on other C libraries (macOS, musl,
+Windows).
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+OPT_OUT = "DCNMIX_KEEP_FREED_MEMORY"
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
     """On glibc: serve large blocks from the heap (no mmap) and never trim it, so freed
-    blocks are reused without new page faults. The process keeps its peak host memory
-    instead of returning it to the OS. Returns whether it applied (False elsewhere: macOS,
-    musl, Windows). Idempotent."""
+    blocks are reused without new page faults. Returns whether it applied (False elsewhere:
+    macOS, musl, Windows). Idempotent; an explicit call applies even with the opt-out set."""
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version        # glibc only
@@ -34,3 +39,11 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def by_default() -> bool:
+    """keep_freed_memory() unless DCNMIX_KEEP_FREED_MEMORY is 0 / off / false / no (then
+    False, and glibc is left alone); what `import dcnmix_jax` and the trainer call."""
+    if os.environ.get(OPT_OUT, "").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    return keep_freed_memory()

@@ -110,7 +110,7 @@ train_batches = jax.jit(scan_batches(step), donate_argnums=0)
 
 def predict(state, ids: np.ndarray, batch_size: int = 8192, predict_batch=predict_batch) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy (for AUC / logloss)."""
-    return predict_in_batches(lambda batch: predict_batch(state, batch), ids, batch_size)
+    return predict_in_batches(lambda batch: predict_batch(state, batch), ids, batch_size, pad=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,8 @@ from dcnmix.config import ModelConfig, TrainConfig
 from dcnmix.data import features
 from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
-from .host_memory import keep_freed_memory
+from .dispatch import Dispatch, Timer
+from .host_memory import by_default as keep_freed_memory
 from .model import count_params, model_for
 from .optim import make_optimizer
 from .steps import Steps, create_state, predict
@@ -105,6 +106,7 @@ class JaxTrainer:
         self._set_state(state)
         self._resident = None
         self.read_log = None
+        self.dispatch = Dispatch()
 
     def streams(self, dataset) -> bool:
         """Whether `dataset` is streamed (larger than the device-data budget)."""
@@ -113,8 +115,9 @@ class JaxTrainer:
     def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
         """Train on the batches `order` (row indices) of `dataset`; yields (rows done, losses).
 
-        Full batches run `chunk` at a time as one lax.scan dispatch. Data within the
-        device-data budget is placed on the device once and gathered there; larger data
+        Full batches run `chunk` at a time as one lax.scan dispatch, or one step per batch
+        where that measured faster (self.dispatch). Data within the device-data budget is
+        placed on the device once and gathered there; larger data
         (e.g. a memory-mapped prepared split) streams: each chunk's rows are gathered on the
         host and sent while the previous chunk computes (dispatch is asynchronous), so only
         two chunks are ever on the device. Same batches, same arithmetic either way. A final
@@ -127,17 +130,38 @@ class JaxTrainer:
                 self.state, losses = self.fns.streamed(self.state, inputs, labels)
                 yield labels.shape[0] * labels.shape[1], losses
         else:
-            if self._resident is None or self._resident[0] is not dataset:
-                self._resident = (dataset, put(dataset.inputs), put(dataset.labels))
-            _, ids, labels = self._resident
-            for s in range(0, len(full), chunk):
-                index = np.stack(full[s:s + chunk]).astype(np.int32)
+            yield from self._resident_chunks(dataset, full, chunk)
+        yield from self._single_steps(dataset, order[len(full):])
+
+    def _resident_chunks(self, dataset, full: list[np.ndarray], chunk: int):
+        """The full batches of resident data, by the path self.dispatch picks (a chunk per
+        lax.scan dispatch, or a step per batch; dcnmix_jax.dispatch)."""
+        put = self.fns.put
+        if self._resident is None or self._resident[0] is not dataset:
+            self._resident = (dataset, put(dataset.inputs), put(dataset.labels))
+        _, ids, labels = self._resident
+        for mode, a, b, timed in self.dispatch.plan(len(full), chunk):
+            if timed:
+                jax.block_until_ready(self.state)     # time this segment, not the one before
+            mode, timer = mode or self.dispatch.choice(), Timer(timed)
+            if mode == "step":
+                losses = yield from self._single_steps(dataset, full[a:b])
+            else:
+                index = np.stack(full[a:b]).astype(np.int32)
                 self.state, losses = self.fns.resident(self.state, ids, labels, put(index))
                 yield index.size, losses
-        for b in order[len(full):]:
+            seconds = timer.done(losses)
+            if seconds is not None:
+                self.dispatch.record(mode, seconds, b - a)
+
+    def _single_steps(self, dataset, batches: list[np.ndarray]):
+        """One jitted step per batch, gathered on the host; returns the last loss."""
+        put, loss = self.fns.put, None
+        for b in batches:
             self.state, loss = self.fns.step(self.state, put(features.take(dataset.inputs, b)),
                                              put(dataset.labels[b]))
             yield len(b), loss[None]
+        return loss
 
     def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
         """(ids [S, B, F], labels [S, B]) per chunk of S batches, on the device. Each process
@@ -166,6 +190,9 @@ class JaxTrainer:
         spec = P(None, "data", *([None] * (source.ndim - 1)))
         sharding = NamedSharding(self.fns.batch_sharding.mesh, spec)
         return jax.make_array_from_callback(shape, sharding, lambda part: rows(part[:2]))
+
+    def notes(self) -> dict:
+        return {"dispatch": self.dispatch.info()}
 
     def set_learning_rate(self, lr: float) -> None:
         self._set_state(self.state.with_learning_rate(lr))

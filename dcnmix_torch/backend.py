@@ -109,6 +109,9 @@ class TorchBackend:
         import torch
         torch.set_num_threads(threads)
 
+    def compilation_cache(self, folder):
+        return None          # the twin runs eagerly: nothing compiled to keep
+
     def scale_out(self, *, mesh, coordinator, num_processes, process_id):
         raise ValueError("the torch backend trains on one device: --mesh and --coordinator are "
                          "JAX options")

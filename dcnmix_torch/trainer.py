@@ -42,6 +42,9 @@ class TorchTrainer:
         for b in order:
             yield len(b), [train_step(self.model, self.optimizer, take(inputs, b), dataset.labels[b])]
 
+    def notes(self) -> dict:
+        return {}
+
     def set_learning_rate(self, lr: float) -> None:
         set_learning_rate(self.optimizer, lr)
 

@@ -200,3 +200,21 @@ def test_dataset_validates_ids_and_labels():
         Dataset(ids, np.array([0, 1]), ("a", "b"), (2, 2), feat_dim=3)
     with pytest.raises(ValueError, match="labels must be 0 or 1"):
         Dataset(ids, np.array([0, 2]), ("a", "b"), (2, 2), feat_dim=4)
+
+
+@pytest.mark.parametrize("text", [
+    "-1 3:1 7:1\r\n1 2:1 9:1\r\n0 0:1 5:1\r\n",      # Windows line ends
+    "1 3:1  7:1 \n0 2:1 9:1",                         # two spaces, a trailing one, no last newline
+    "+1 3:1 7:1\n1.0 2:1 9:1\n",                      # labels the line parser also reads
+    "1 3:1 7:1.0\n0 2:1 9:1\n",                       # a value of 1 written 1.0
+])
+def test_libfm_fast_parse_equals_the_line_parser(tmp_path, text, frappe_dir, monkeypatch):
+    import dcnmix.data.libfm as libfm
+    paths = [_write(tmp_path / "a.libfm", text)] + [frappe_dir / f for f in libfm.FRAPPE_FILES[2:]]
+    fast = [libfm.read_libfm(p) for p in paths]
+    monkeypatch.setattr(libfm, "_read_plain", lambda data: None)
+    for (ids, labels), p in zip(fast, paths):
+        slow_ids, slow_labels = libfm.read_libfm(p)
+        assert ids.dtype == slow_ids.dtype and labels.dtype == slow_labels.dtype
+        np.testing.assert_array_equal(ids, slow_ids)
+        np.testing.assert_array_equal(labels, slow_labels)

@@ -151,22 +151,28 @@ def faults_per_step(state):
     loss.block_until_ready()
     return state, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
 
-state, plain = faults_per_step(state)
-applied = dcnmix_jax.keep_freed_memory()
-state, kept = faults_per_step(state)
-print(applied, plain, kept)
+state, faults = faults_per_step(state)
+print(dcnmix_jax.applied_on_import, faults)
 """
 
 
 def test_keep_freed_memory_stops_the_steps_page_faults():
     """A jitted step's 46 MB scratch buffer was mmapped afresh on every call (11k page
-    faults a step, the per-step path's 1.4x gap to lax.scan); with keep_freed_memory() the
-    freed block is reused. Linux + glibc only (elsewhere the function says it did nothing)."""
+    faults a step, the per-step path's 1.4x gap to lax.scan). `import dcnmix_jax` now keeps
+    freed memory, so a plain loop reuses the block; DCNMIX_KEEP_FREED_MEMORY=0 opts out.
+    Linux + glibc only (elsewhere the function says it did nothing)."""
+    import os
     import subprocess
     import sys
     from conftest import missing
-    out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True)
-    applied, plain, kept = out.stdout.split()
-    if applied == "False":    # not glibc (macOS, musl): the function says it did nothing
+
+    def run(**env):
+        out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
+                             check=True, env={**os.environ, **env}).stdout.split()
+        return out[0], float(out[1])
+    applied, kept = run()
+    opted_out, plain = run(DCNMIX_KEEP_FREED_MEMORY="0")
+    if applied == "False" and opted_out == "False":    # not glibc (macOS, musl)
         missing("keep_freed_memory needs glibc (CI runs on glibc Linux, where this must pass)")
-    assert float(plain) > 5000 and float(kept) < float(plain) / 20, out.stdout
+    assert (applied, opted_out) == ("True", "False")
+    assert plain > 5000 and kept < plain / 20, (plain, kept)

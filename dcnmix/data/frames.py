@@ -8,6 +8,7 @@ import hashlib
 import os
 import tempfile
 
+from ..files import cache_root
 from .specs import DataSpec
 
 
@@ -25,10 +26,6 @@ def to_arrow(data):
     if module == "pandas":
         return pa.Table.from_pandas(data, preserve_index=False)
     return data
-
-
-def cache_root() -> str:
-    return os.environ.get("DCNMIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dcnmix")
 
 
 def frame_file(data, log=print) -> str:

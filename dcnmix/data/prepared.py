@@ -15,7 +15,7 @@ import numpy as np
 from .dataset import Dataset
 from .errors import DataError
 from .featuremap import FeatureMap
-from ..files import check_regular
+from ..files import cache_root, check_regular
 from .prepare import SPLITS, prepare, report
 from .prepare.output import file_sha256
 
@@ -86,18 +86,18 @@ def _array(path: str) -> np.ndarray:
 
 
 def cache_folder(opt) -> str:
-    """Where `--dataset KIND:PATH` keeps its prepared data: $DCNMIX_CACHE (default
-    ~/.cache/dcnmix)/prepared/<key>, the key a hash of the options and of each input file's
-    path, size, modification and change times and inode (a changed file is prepared again:
-    `touch -d` can set the modification time back, not the change time)."""
+    """Where `--dataset KIND:PATH` keeps its prepared data: the user's cache folder
+    (dcnmix.files.cache_root: $DCNMIX_CACHE, default ~/.cache/dcnmix)/prepared/<key>, the key
+    a hash of the options and of each input file's path, size, modification and change times
+    and inode (a changed file is prepared again: `touch -d` can set the modification time
+    back, not the change time)."""
     stamp = []
     for path in opt.paths:
         st = os.stat(path)
         stamp.append([os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns,
                       st.st_ino, st.st_dev])
     key = json.dumps([dataclasses.asdict(opt), stamp], sort_keys=True, default=str)
-    root = os.environ.get("DCNMIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dcnmix")
-    return os.path.join(root, "prepared", hashlib.sha256(key.encode()).hexdigest()[:20])
+    return os.path.join(cache_root(), "prepared", hashlib.sha256(key.encode()).hexdigest()[:20])
 
 
 def prepared_splits(opt, log=print) -> tuple[Dataset, Dataset, Dataset]:

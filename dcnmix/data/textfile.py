@@ -31,6 +31,22 @@ def check_unchanged(path: str, before: tuple[int, int]) -> None:
                                     "once it is complete")
 
 
+def read_whole(path) -> bytes | None:
+    """A file's bytes (gunzipped), read at once; None when it cannot be read whole (a
+    corrupt or truncated gzip stream, a read error) or changed while it was read: the caller
+    then reads it with read_lines, which names the line."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(path, None, not_a_file(path))
+    before = stamp(path)
+    try:
+        with _opener(path)(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError, zlib.error):
+        return None
+    return data if stamp(path) == before else None
+
+
 def read_lines(path) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, text without its CR/LF) of a UTF-8 file, gzip or plain;
     a file that changes while it is read is a DataError once its end is reached."""
