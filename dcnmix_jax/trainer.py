@@ -36,7 +36,9 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
             lazy.lazy_train_step, lazy.lazy_train_steps, lazy.lazy_predict_batch, jax.device_put,
             lazy.lazy_train_batches)
     from . import steps
-    state = create_state(model, variables, make_optimizer(tc), dropout_key)
+    tx = make_optimizer(tc)       # jitted: op by op, the optimiser's init compiles ~30 programs
+    state = jax.jit(lambda v, key: create_state(model, v, tx, key), donate_argnums=0)(
+        variables, dropout_key)      # donated: a large table is not copied
     return state, steps.step, steps.predict_probs, Steps(
         steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put,
         steps.train_batches)
