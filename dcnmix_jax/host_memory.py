@@ -10,10 +10,16 @@ which made one jitted step per batch about 1.4x slower than the same step inside
 than the library's trainer. benchmarks/step_gap.py and benchmarks/plain_loop.py measure it;
 benchmarks/RESULTS.md "Speed, round two" and "round three" have the figures.
 
-The side effect, process-wide: glibc serves large blocks from the heap and never trims it,
+And one arena for every thread: XLA allocates on its worker threads, and a thread's own
+glibc arena holds at most 64 MB, so a larger scratch buffer (256 MB for the Criteo-like
+step at batch 4096) was mapped afresh on every call whatever the mmap setting: 63,000 page
+faults a step, one step per batch 1.3x slower than with the buffer kept.
+
+The side effects, process-wide: glibc serves large blocks from the heap and never trims it,
 so the process keeps its peak host memory instead of returning it to the OS (freed blocks
-are reused by later allocations). Nothing changes on other C libraries (macOS, musl,
-Windows).
+are reused by later allocations); threads share one arena, so their malloc calls take one
+lock (XLA computes in buffers allocated once per call, and polars and pyarrow bring their own
+allocators). Nothing changes on other C libraries (macOS, musl, Windows).
 """
 from __future__ import annotations
 
@@ -23,13 +29,14 @@ import os
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
 OPT_OUT = "DCNMIX_KEEP_FREED_MEMORY"
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """On glibc: serve large blocks from the heap (no mmap) and never trim it, so freed
-    blocks are reused without new page faults. Returns whether it applied (False elsewhere:
+    """On glibc: serve large blocks from the heap (no mmap), never trim it, and give every
+    thread the one arena, so freed blocks are reused without new page faults. Returns whether it applied (False elsewhere:
     macOS, musl, Windows). Idempotent; an explicit call applies even with the opt-out set."""
     try:
         libc = ctypes.CDLL(None)
@@ -38,7 +45,8 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return all([mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 2**31 - 1),
+                mallopt(M_ARENA_MAX, 1)])
 
 
 def by_default() -> bool:

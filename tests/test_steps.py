@@ -176,3 +176,37 @@ def test_keep_freed_memory_stops_the_steps_page_faults():
         missing("keep_freed_memory needs glibc (CI runs on glibc Linux, where this must pass)")
     assert (applied, opted_out) == ("True", "False")
     assert plain > 5000 and kept < plain / 20, (plain, kept)
+
+
+BIG = """
+import resource
+import jax, jax.numpy as jnp
+import dcnmix_jax
+x = jnp.ones((5000, 16))
+f = jax.jit(lambda x: jnp.tanh(x @ x.T).sum())      # a 100 MB product, made on an XLA thread
+for _ in range(5):
+    f(x).block_until_ready()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    f(x).block_until_ready()
+print(dcnmix_jax.applied_on_import, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3)
+"""
+
+
+def test_a_buffer_over_the_thread_arena_cap_is_reused_too():
+    """glibc's per-thread arenas hold at most 64 MB: XLA's worker threads mapped a larger
+    buffer afresh on every call (the Criteo-like step's 256 MB: 63k faults a step) until
+    keep_freed_memory gave every thread the one arena."""
+    import os
+    import subprocess
+    import sys
+    from conftest import missing
+
+    def run(**env):
+        out = subprocess.run([sys.executable, "-c", BIG], capture_output=True, text=True,
+                             check=True, env={**os.environ, **env}).stdout.split()
+        return out[0], float(out[1])
+    (applied, kept), (_, plain) = run(), run(DCNMIX_KEEP_FREED_MEMORY="0")
+    if applied == "False":
+        missing("keep_freed_memory needs glibc (CI runs on glibc Linux, where this must pass)")
+    assert plain > 5000 and kept < plain / 20, (plain, kept)
