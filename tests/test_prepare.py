@@ -149,11 +149,12 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path, criteo_dir):
     assert not os.path.exists(tmp_path / "x")
 
 
-def test_a_source_that_changes_during_prepare_is_refused(tmp_path, criteo_dir, monkeypatch):
+@pytest.mark.parametrize("first", ["count_pass", "code_pass"])
+def test_a_source_that_changes_during_prepare_is_refused(tmp_path, criteo_dir, monkeypatch, first):
     import dcnmix.data.prepare as module
     lines = _criteo_lines(criteo_dir)[:50]
     path = _write(tmp_path / "growing.txt", lines)
-    counted = module.count_pass
+    counted = getattr(module, first)
 
     def count_then_append(*args, **kwargs):
         result = counted(*args, **kwargs)
@@ -161,7 +162,9 @@ def test_a_source_that_changes_during_prepare_is_refused(tmp_path, criteo_dir, m
             fh.write(lines[0] + "\n")
         return result
 
-    monkeypatch.setattr(module, "count_pass", count_then_append)
+    if first == "count_pass":                 # the two passes: a field without a coder
+        monkeypatch.setattr(module, "coders_of", lambda opt: None)
+    monkeypatch.setattr(module, first, count_then_append)
     with pytest.raises(DataError, match=r"growing\.txt: the file changed while it was read"):
         prepare(PrepareOptions(kind="criteo", paths=(path,)), str(tmp_path / "x"))
     assert not os.path.exists(tmp_path / "x")
@@ -245,3 +248,106 @@ def test_hashed_fields_need_no_vocabulary(tmp_path, criteo_dir):
     assert np.array_equal(np.where(raw["C3"].is_null().to_numpy(), 0, expect.astype(np.int64)), got)
     with pytest.raises(ValueError, match="hash-buckets"):
         PrepareOptions(kind="criteo", paths=(src,), hash_buckets=(("I1", 10),))
+
+
+def _criteo_like_lines(rng, n, new_from):
+    """Criteo-format lines: nulls, negative / large / fractional numbers, frequent and rare
+    tokens, and (from row `new_from` on) tokens that no earlier row has."""
+    lines = []
+    for i in range(n):
+        numbers = ["" if rng.random() < 0.2 else
+                   str(int(rng.choice([-3, -1, 0, 1, 2, 5, 17, 300, 10 ** 6]) * (j + 1)))
+                   if rng.random() < 0.9 else f"{rng.random() * 3:.3f}" for j in range(13)]
+        tokens = []
+        for j in range(26):
+            card = (3, 40, 2000)[j % 3]
+            k = int(rng.zipf(1.3)) % card + (10 ** 5 if i >= new_from and rng.random() < 0.3 else 0)
+            tokens.append("" if rng.random() < 0.1 * (j % 4) else f"{(k * 2654435761 + j) % 2 ** 32:08x}")
+        lines.append("\t".join([str(int(rng.random() < 0.3)), *numbers, *tokens]))
+    return lines
+
+
+def _one_and_two(tmp_path, monkeypatch, opt):
+    """prepare `opt` by the one parse and by the two passes: their folders and feature maps."""
+    import dcnmix.data.prepare as module
+    from dcnmix.data.prepare.onepass import coders_of
+    assert coders_of(opt) is not None
+    out = {}
+    for how in ("one", "two"):
+        with monkeypatch.context() as patch:
+            if how == "two":
+                patch.setattr(module, "coders_of", lambda opt: None)
+            out[how] = (tmp_path / how, prepare(opt, str(tmp_path / how)))
+    return out
+
+
+def _assert_same_output(out):
+    (one, a), (two, b) = out["one"], out["two"]
+    assert sorted(os.listdir(one)) == sorted(os.listdir(two))      # no temporary file left
+    for name in os.listdir(two):
+        if name.endswith(".npy"):
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert a.fields == b.fields and a.offsets.tolist() == b.offsets.tolist()
+    assert [f.tokens for f in a.fields] == [f.tokens for f in b.fields]
+    assert [f.counts for f in a.fields] == [f.counts for f in b.fields]
+    for key in ("rows", "oov", "labels", "sources", "split", "warnings", "files"):
+        assert a.info.get(key) == b.info.get(key), key
+
+
+@pytest.mark.parametrize("files", [1, 3])
+def test_the_one_parse_writes_what_the_two_passes_write_criteo(tmp_path, monkeypatch, files):
+    from dcnmix.data.prepare import readers
+    monkeypatch.setattr(readers, "ROWS_PER_BATCH", 97)            # many batches
+    lines = _criteo_like_lines(np.random.default_rng(files), 1500, new_from=1100)
+    if files == 1:
+        paths = (_write(tmp_path / "all.txt", lines),)
+    else:
+        paths = tuple(_write(tmp_path / f"{n}.txt", part) for n, part in
+                      (("tr", lines[:1100]), ("va", lines[1100:1300]), ("te", lines[1300:])))
+    out = _one_and_two(tmp_path, monkeypatch, PrepareOptions(kind="criteo", paths=paths, min_count=3))
+    _assert_same_output(out)
+    fmap = out["one"][1]
+    assert any(share["oov"] > 0 for share in fmap.info["oov"]["test"].values())
+    assert any(share["missing"] > 0 for share in fmap.info["oov"]["valid"].values())
+    assert min(len(f.tokens) for f in fmap.fields) < max(len(f.tokens) for f in fmap.fields)
+
+
+@pytest.mark.parametrize("split", ["column", "order", "hash"])
+def test_the_one_parse_writes_what_the_two_passes_write_csv(tmp_path, monkeypatch, split):
+    from dcnmix.data.prepare import readers
+    monkeypatch.setattr(readers, "BLOCK", 1 << 10)                # many pyarrow blocks
+    rng = np.random.default_rng(7)
+    names = ("train", "valid", "test")
+    rows = [f"{'yes' if rng.random() < 0.4 else 'no'},{names[int(rng.choice(3, p=[.7, .2, .1]))]},"
+            f"{i},{'' if rng.random() < 0.1 else f'a{int(rng.zipf(1.5)) % 30}'},"
+            f"{'' if rng.random() < 0.2 else f'b{int(rng.zipf(1.2)) % 500 + (i > 700) * 1000}'},"
+            f"{'' if rng.random() < 0.1 else round(float(rng.lognormal(2, 3)), 2)}" for i in range(900)]
+    rows[500::97] = [r.rsplit(",", 1)[0] + f",{v}" for r, v in zip(rows[500::97], [-5000.5, 1e200] * 5)]
+    path = _write(tmp_path / "d.csv", ["y,part,t,a,b,n", *rows])
+    rule = {"column": {"split_column": "part"}, "order": {"order_by": "t"}, "hash": {}}[split]
+    opt = PrepareOptions(kind="csv", paths=(path,), label="y", positive="yes", categorical=("a", "b"),
+                         numeric=("n",), min_count=2, **rule)
+    _assert_same_output(_one_and_two(tmp_path, monkeypatch, opt))
+
+
+def test_kinds_without_a_coder_take_the_two_passes(criteo_dir):
+    from dcnmix.data.prepare.onepass import coders_of
+    src = (str(criteo_dir / "criteo_sample_1k.txt.gz"),)
+    assert coders_of(PrepareOptions(kind="criteo", paths=src)) is not None
+    assert coders_of(PrepareOptions(kind="criteo", paths=src, hash_buckets=(("C3", 10),))) is None
+    assert coders_of(PrepareOptions(kind="csv", paths=src, categorical=("c",), numeric=("n",),
+                                    numeric_rule="quantile:4")) is None
+    assert coders_of(PrepareOptions(kind="csv", paths=src, dense=("n",))) is None
+    assert coders_of(PrepareOptions(kind="parquet", paths=src, categorical=("c",))) is None
+
+
+def test_the_one_parse_is_exact_when_token_hashes_collide(tmp_path, monkeypatch):
+    import polars as pl
+    from dcnmix.data.prepare import readers
+    from dcnmix.data.prepare.codes import TokenCoder
+    monkeypatch.setattr(readers, "ROWS_PER_BATCH", 128)
+    monkeypatch.setattr(TokenCoder, "hash", lambda self, tokens: tokens.str.len_bytes().cast(pl.UInt64) % 3)
+    rows = [f"{i % 2},{'' if i % 7 == 0 else f'v{(i * 7919) % 600}'}" for i in range(1000)]
+    path = _write(tmp_path / "c.csv", ["y,c", *rows])
+    opt = PrepareOptions(kind="csv", paths=(path,), label="y", categorical=("c",), min_count=2)
+    _assert_same_output(_one_and_two(tmp_path, monkeypatch, opt))

@@ -1,7 +1,8 @@
 """The field kinds: how one raw column becomes the model's input, one class per kind.
 
 Each kind fits on the training rows (its `fitter`: what it accumulates, and the Field that
-makes), encodes a column and writes / reads its record in feature_map.json. `role` says what
+makes; or, for prepare's one parse, its `coder`: the values as codes, fitted after),
+encodes a column and writes / reads its record in feature_map.json. `role` says what
 the encoding is: 'ids' (local id 0 missing, 1 out of vocabulary, 2.. its tokens or buckets;
 the vocabulary's rule, dcnmix.data.vocab), 'dense' (float values) or 'multi' (a list of local
 ids, -1 padding). `KINDS` is the registry the feature map, the reader and the fitting
@@ -194,6 +195,11 @@ class Kind:
         counted)."""
         return Field(name, self.name) if kept is None else _ranked(name, self.name, kept)
 
+    def coder(self, name: str, opt):
+        """The one-parse coder of the field (dcnmix.data.prepare.codes: each value -> a code
+        while parsing, the vocabulary fitted after), or None: prepare takes its two passes."""
+        return None
+
     # ------------------------------------------------------------------ encoding
     def encoder(self, field: Field):
         """A function: raw polars Series (null = missing) -> local ids int64 [n] (role 'ids'),
@@ -229,6 +235,10 @@ class Categorical(Kind):
 
     def counted(self, column):
         return column.drop_nulls()
+
+    def coder(self, name: str, opt):
+        from .prepare.codes import TokenCoder
+        return TokenCoder(name, self.name, opt.min_count)
 
     def encoder(self, field: Field):
         lookup = token_lookup(field.tokens)
@@ -325,6 +335,13 @@ class Numeric(Kind):
 
     def fitter(self, name: str, opt) -> Fitter:
         return Buckets(self, name, opt)
+
+    def coder(self, name: str, opt):
+        """The 'log' rule's buckets (quantiles and boundaries: the two passes)."""
+        from .prepare.codes import KeyCoder
+        if parse_rule(opt.rule_of(name))[0] != "log":
+            return None
+        return KeyCoder(name, self.name, opt.min_count)
 
     def encoder(self, field: Field):
         if field.rule in ("quantile", "bounds"):

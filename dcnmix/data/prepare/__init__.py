@@ -2,11 +2,21 @@
 
     prepare(PrepareOptions(kind="criteo", paths=("train.txt",)), "prepared/criteo")
 
-Reads with pyarrow's multithreaded C++ CSV reader (or its Parquet reader, or polars'),
-streaming: one block of rows at a time, so memory holds the vocabulary, not the file. Two
-passes: the first counts the tokens of the training rows (polars value counts, merged in C);
-the second encodes every row (a polars join against the kept tokens) straight into .npy
-files. The output folder:
+Reads with polars' or pyarrow's multithreaded C++ CSV reader (or pyarrow's Parquet reader),
+streaming: one block of rows at a time, so memory holds the vocabulary, not the file.
+
+One parse (onepass, when every field's kind has a coder: categorical and 'log' numeric
+fields of a Criteo or CSV file, the usual case): each batch's values become per-field codes
+(codes), written per split to temporary files in the working folder (each field's codes in
+the narrowest integer type) while the training rows' count of each code adds up; then each
+field's vocabulary is fitted from its codes' tokens and counts, and the codes are remapped
+block by block into the ids. Otherwise two
+passes: the first counts the tokens of the training rows (counting: polars value counts,
+merged in C; quantile boundaries, dense moments, list elements); the second encodes every
+row (encoding: a polars join against the kept tokens) straight into .npy files. Both write
+the same bytes.
+
+The output folder:
 
     feature_map.json              fields, tokens with counts, offsets, feat_dim, rows per split,
                                   split rule and seed, sources (size, sha256), out-of-vocabulary
@@ -20,10 +30,12 @@ that needs no row count: row i goes to train / valid / test by a hash of (split_
 (80/10/10 in expectation). Bad input is a DataError naming the file and the line.
 
 The modules, one job each: options (PrepareOptions), readers (one per source kind, the
-header check, error location), splits, rows (the checked rows both passes walk), counting
-(pass one), scan (sha256, size and Criteo column counts, in a thread), encoding (pass two),
-output (the folder, renamed into place), summary (`report`, what prepare prints), libfm
-(libfm / Frappe: ids given). What a field kind does is dcnmix.data.fieldkinds'.
+header check, error location), splits, rows (the checked rows every pass walks), codes (a
+field's values -> codes, and its fit), onepass (the one parse and the remap), counting (pass
+one), scan (sha256, size and Criteo column counts, in a thread), encoding (pass two, and the
+split files' writer), output (the folder, renamed into place), summary (`report`, what
+prepare prints), libfm (libfm / Frappe: ids given). What a field kind does is
+dcnmix.data.fieldkinds'.
 """
 from __future__ import annotations
 
@@ -38,6 +50,7 @@ from ..textfile import check_unchanged, stamp
 from .counting import count_pass
 from .encoding import encode_pass
 from .libfm import prepare_libfm
+from .onepass import code_pass, coders_of
 from .options import LIBFM_KINDS, SOURCE_KINDS, SPLITS, PrepareOptions
 from .output import Output
 from .readers import iter_batches
@@ -45,8 +58,8 @@ from .summary import field_warnings, report
 from .scan import check_scan, scan_sources
 from .splits import Splitter, hashed_split
 
-__all__ = ["PrepareOptions", "SOURCE_KINDS", "SPLITS", "Splitter", "count_pass", "encode_pass",
-           "hashed_split", "iter_batches", "prepare", "prepare_libfm", "report"]
+__all__ = ["PrepareOptions", "SOURCE_KINDS", "SPLITS", "Splitter", "code_pass", "count_pass",
+           "encode_pass", "hashed_split", "iter_batches", "prepare", "prepare_libfm", "report"]
 
 
 def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=None) -> FeatureMap:
@@ -64,13 +77,14 @@ def _prepare(opt: PrepareOptions, output: Output, *, command, log) -> FeatureMap
     stamps = {p: stamp(p) for p in present}
     scanning, sources = scan_sources(present, opt)
     splitter = Splitter(opt)
-    fields, rows, label_values = count_pass(opt, splitter, log)
-    check_scan(scanning, sources, stamps)
-    if rows[0] == 0:
-        raise DataError(opt.paths[0], None, "no training rows (check the split)")
-    fmap = FeatureMap(fields, opt.min_count, opt.label)
-    tmp = output.fresh()
-    oov = encode_pass(opt, splitter, fmap, rows, tmp, log)
+
+    def read(rows) -> None:            # every file parsed: the scan agrees, train has rows
+        check_scan(scanning, sources, stamps)
+        if rows[0] == 0:
+            raise DataError(opt.paths[0], None, "no training rows (check the split)")
+    coders = coders_of(opt)
+    passes = _two_passes if coders is None else _one_parse
+    fmap, rows, oov, label_values = passes(opt, splitter, output, coders, read, log)
     for path, before in stamps.items():
         check_unchanged(path, before)
     info = {"rows": dict(zip(SPLITS, rows)), "split": opt.split_rule(),
@@ -80,4 +94,20 @@ def _prepare(opt: PrepareOptions, output: Output, *, command, log) -> FeatureMap
             "seconds": round(time.time() - t0, 2), "warnings": field_warnings(fmap, rows[0])}
     if opt.positive is not None:
         info["labels"] = {"positive": opt.positive, "train_values": label_values}
-    return output.finish(tmp, dataclasses.replace(fmap, info=info))
+    return output.finish(output.tmp, dataclasses.replace(fmap, info=info))
+
+
+def _two_passes(opt: PrepareOptions, splitter: Splitter, output: Output, coders, read, log):
+    """Count (fit the fields), then encode: (feature map, rows, shares, label values)."""
+    fields, rows, label_values = count_pass(opt, splitter, log)
+    read(rows)
+    fmap = FeatureMap(fields, opt.min_count, opt.label)
+    return fmap, rows, encode_pass(opt, splitter, fmap, rows, output.fresh(), log), label_values
+
+
+def _one_parse(opt: PrepareOptions, splitter: Splitter, output: Output, coders, read, log):
+    """Parse once into codes, fit the fields on their counts, write the ids: as _two_passes."""
+    coded, label_values = code_pass(opt, splitter, coders, output.fresh(), log)
+    read(coded.rows)
+    fmap = FeatureMap(coded.fields(), opt.min_count, opt.label)
+    return fmap, coded.rows, coded.write(fmap, opt.paths[0], log), label_values

@@ -24,7 +24,11 @@ def count_pass(opt: PrepareOptions, splitter: Splitter, log
             labels.add(train[opt.label].cast(pl.String))
         rows = [r + int((split == s).sum()) for s, r in enumerate(rows)]
         log(f"counted {sum(rows):,} rows")
+    return tuple(f.field() for f in fitters), rows, label_values(labels)
+
+
+def label_values(labels: ValueCounts) -> dict:
+    """{label value: training rows} of the label values counted."""
     merged = labels.merged()
-    values = {} if merged is None else dict(zip(merged["values"].to_list(),
-                                                (int(c) for c in merged["counts"])))
-    return tuple(f.field() for f in fitters), rows, values
+    return {} if merged is None else dict(zip(merged["values"].to_list(),
+                                              (int(c) for c in merged["counts"])))

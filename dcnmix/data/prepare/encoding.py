@@ -26,6 +26,11 @@ def npy_writer(path: str, dtype, shape):
     return fh
 
 
+def raw_bytes(array: np.ndarray) -> memoryview:
+    """The array's bytes in C order, without a copy when it is C-contiguous already."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
+
+
 class SplitWriter:
     """The open .ids.npy and .labels.npy of each split, with the rows written so far and the
     missing / out-of-vocabulary ids counted per field."""
@@ -53,15 +58,21 @@ class SplitWriter:
         bounds = np.searchsorted(split[order], [0, 1, 2, 3])
         for s in range(3):
             a, b = bounds[s], bounds[s + 1]
-            if self.filled[s] + b - a > self.rows[s]:
+            if not self.append(s, {k: v[a:b] for k, v in arrays.items()}, local[a:b]):
                 break
-            for name, files in self.files.items():
-                files[s].write(np.ascontiguousarray(arrays[name][a:b]).tobytes())
-            self.missing[s] += (local[a:b] == MISSING).sum(0)
-            self.oov[s] += (local[a:b] == OOV).sum(0)
-            self.filled[s] += b - a
         if raw is not None:
             self.typed.add(raw, arrays, split[order])
+
+    def append(self, s: int, arrays: dict, local: np.ndarray) -> bool:
+        """Rows of split `s` appended (False, nothing written, past the split's row count)."""
+        if self.filled[s] + len(local) > self.rows[s]:
+            return False
+        for name, files in self.files.items():
+            files[s].write(raw_bytes(arrays[name]))
+        self.missing[s] += (local == MISSING).sum(0)
+        self.oov[s] += (local == OOV).sum(0)
+        self.filled[s] += len(local)
+        return True
 
     def close(self, path: str) -> None:
         for files in self.files.values():
