@@ -124,7 +124,6 @@ class JaxTrainer:
         host and sent while the previous chunk computes (dispatch is asynchronous), so only
         two chunks are ever on the device. Same batches, same arithmetic either way. A final
         partial batch runs alone."""
-        put = self.fns.put
         size = len(order[0])
         full = [b for b in order if len(b) == size]
         if self.streams(dataset):
