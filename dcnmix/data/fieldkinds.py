@@ -195,9 +195,10 @@ class Kind:
         counted)."""
         return Field(name, self.name) if kept is None else _ranked(name, self.name, kept)
 
-    def coder(self, name: str, opt):
-        """The one-parse coder of the field (dcnmix.data.prepare.codes: each value -> a code
-        while parsing, the vocabulary fitted after), or None: prepare takes its two passes."""
+    def coder(self, name: str, opt) -> str | None:
+        """The name of the field's one-parse coder (dcnmix.data.prepare.codes.CODERS: each
+        value -> a code while parsing, the vocabulary fitted after), or None: prepare takes
+        its two passes."""
         return None
 
     # ------------------------------------------------------------------ encoding
@@ -236,9 +237,8 @@ class Categorical(Kind):
     def counted(self, column):
         return column.drop_nulls()
 
-    def coder(self, name: str, opt):
-        from .prepare.codes import TokenCoder
-        return TokenCoder(name, self.name, opt.min_count)
+    def coder(self, name: str, opt) -> str | None:
+        return "tokens"
 
     def encoder(self, field: Field):
         lookup = token_lookup(field.tokens)
@@ -336,12 +336,9 @@ class Numeric(Kind):
     def fitter(self, name: str, opt) -> Fitter:
         return Buckets(self, name, opt)
 
-    def coder(self, name: str, opt):
-        """The 'log' rule's buckets (quantiles and boundaries: the two passes)."""
-        from .prepare.codes import KeyCoder
-        if parse_rule(opt.rule_of(name))[0] != "log":
-            return None
-        return KeyCoder(name, self.name, opt.min_count)
+    def coder(self, name: str, opt) -> str | None:
+        """The 'log' rule's bucket keys (quantiles and boundaries: the two passes)."""
+        return "keys" if parse_rule(opt.rule_of(name))[0] == "log" else None
 
     def encoder(self, field: Field):
         if field.rule in ("quantile", "bounds"):

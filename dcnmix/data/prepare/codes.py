@@ -161,3 +161,6 @@ class KeyCoder(Coder):
     def values(self):
         import polars as pl
         return pl.Series([key_token(float(k)) for k in self.keys], dtype=pl.String)
+
+
+CODERS = {"tokens": TokenCoder, "keys": KeyCoder}   # what a Kind's coder() names

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..fieldkinds import KINDS, Field, ValueCounts
+from .codes import CODERS
 from .counting import label_values
 from .encoding import SplitWriter, raw_bytes
 from .options import SPLITS, PrepareOptions
@@ -28,8 +29,10 @@ def coders_of(opt: PrepareOptions) -> list | None:
     whose columns could come typed otherwise): then the two passes."""
     if opt.kind not in TEXT_SOURCES:
         return None
-    coders = [KINDS[kind].coder(name, opt) for name, kind in opt.fields]
-    return None if any(c is None for c in coders) else coders
+    names = [(KINDS[kind].coder(name, opt), name, kind) for name, kind in opt.fields]
+    if any(coder is None for coder, _, _ in names):
+        return None
+    return [CODERS[coder](name, kind, opt.min_count) for coder, name, kind in names]
 
 
 def narrowest(size: int):
