@@ -177,6 +177,15 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", default=None, metavar="DIR",
                    help="verify a prepared folder instead: every array's size and sha256 against "
                         "its feature map")
+    e = p.add_argument_group("engine and output (docs/data.md \"Spark\", \"Sharded folders\")")
+    e.add_argument("--engine", default="polars", choices=("polars", "spark"),
+                   help="polars: this process (default); spark: pyspark, local[*] or --spark-master "
+                        "(pip install 'dcnmix[spark]')")
+    e.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="write each split as N shards with a manifest (spark: about N; default "
+                        "one per input partition); polars default: one file per split")
+    e.add_argument("--spark-master", default=None, metavar="URL",
+                   help="the Spark master (local[2], spark://host:7077, yarn); default local[*]")
     s = p.add_argument_group("split (default: a seeded random 80/10/10 split)")
     for name in ("train", "valid", "test"):
         s.add_argument(f"--{name}", default=None, help=f"the {name} file (all three, or none)")
@@ -202,7 +211,10 @@ def run_prepare(args) -> int:
         raise ValueError(f"{args.spec}: give a file ({kind}:PATH) or --train/--valid/--test")
     opt = PrepareOptions(kind=kind, paths=files or (path,), **data_options(args))
     command = "dcnmix prepare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["prepare"] else None
-    fmap = prepare(opt, args.out, command=command, log=_status)
+    if args.spark_master and args.engine != "spark":
+        raise ValueError("--spark-master goes with --engine spark")
+    fmap = prepare(opt, args.out, command=command, log=_status, engine=args.engine,
+                   shards=args.shards, spark_master=args.spark_master)
     print(file=sys.stderr)
     _Line.open = False
     print(report(fmap))
@@ -214,13 +226,21 @@ def _check_prepared(args) -> int:
     from .data.prepared import check_prepared
     if args.spec is not None or args.out is not None:
         raise ValueError("--check DIR takes no SPEC and no --out")
+    from .data.shards import load_manifest
     fmap = check_prepared(args.check)
+    rows = fmap.info.get("rows", {})
+    manifest = load_manifest(args.check)
     recorded = fmap.info.get("files")
-    if recorded is None:
+    if manifest is not None:
+        parts = {s: len(v) for s, v in manifest["splits"].items()}
+        files = sum(len(shard["files"]) for v in manifest["splits"].values() for shard in v)
+        print(f"{args.check}: ok, {files} shard files match their sha256 "
+              f"({', '.join(f'{k} {rows.get(k, 0):,} rows in {n} shards' for k, n in parts.items())}; "
+              f"written by the {manifest.get('engine')} engine)")
+    elif recorded is None:
         print(f"{args.check}: written before prepared folders carried checksums; its shapes are "
               "checked when it is opened")
     else:
-        rows = fmap.info.get("rows", {})
         print(f"{args.check}: ok, {len(recorded)} files match their sha256 "
               f"({', '.join(f'{k} {v:,}' for k, v in rows.items())} rows)")
     return 0

@@ -165,6 +165,16 @@ def read_bytes(path, *, limit: int = JSON_LIMIT) -> bytes:
     return data
 
 
+def file_sha256(path) -> str:
+    """The sha256 (hex) of a file, read 16 MiB at a time."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def check_regular(path, *, limit: int = STATE_LIMIT) -> int:
     """The size of `path`; a PathError unless it is a regular file (after links) of at most
     `limit` bytes; FileNotFoundError (an OSError) when it does not exist."""

@@ -12,23 +12,25 @@ import os
 
 import numpy as np
 
+from . import shards
 from .dataset import Dataset
 from .errors import DataError
 from .featuremap import FeatureMap
-from ..files import cache_root, check_regular
+from ..files import cache_root, check_regular, file_sha256
 from .prepare import SPLITS, prepare, report
-from .prepare.output import file_sha256
 
 
 def check_prepared(folder) -> FeatureMap:
     """The feature map of a prepared folder whose arrays match the sizes and sha256s it
-    records (folders written before the checksums: the shapes only, on open); a DataError
-    names the first file missing, truncated or altered."""
+    records (a sharded folder: its manifest, dcnmix.data.shards; folders written before the
+    checksums: the shapes only, on open); a DataError names the first file missing,
+    truncated or altered."""
     folder = os.fspath(folder)
-    path = os.path.join(folder, "feature_map.json")
-    if not os.path.lexists(path):
-        raise DataError(path, None, "no such file: not a prepared folder (run `dcnmix prepare`)")
-    fmap = FeatureMap.load(path)
+    fmap = load_feature_map(folder)
+    manifest = shards.load_manifest(folder)
+    if manifest is not None:
+        shards.check(folder, manifest, fmap.info.get("rows", {}))
+        return fmap
     recorded = fmap.info.get("files")
     if not isinstance(recorded, (dict, type(None))):
         raise DataError(path, None, "its 'files' record is not a mapping")
@@ -46,6 +48,14 @@ def check_prepared(folder) -> FeatureMap:
             raise DataError(target, None, "contents do not match the sha256 in feature_map.json "
                                           "(altered, or another folder's file)")
     return fmap
+
+
+def load_feature_map(folder) -> FeatureMap:
+    """The feature map of a prepared folder (a DataError when there is none)."""
+    path = os.path.join(os.fspath(folder), "feature_map.json")
+    if not os.path.lexists(path):
+        raise DataError(path, None, "no such file: not a prepared folder (run `dcnmix prepare`)")
+    return FeatureMap.load(path)
 
 
 def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:

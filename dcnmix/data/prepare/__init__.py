@@ -58,17 +58,39 @@ from .summary import field_warnings, report
 from .scan import check_scan, scan_sources
 from .splits import Splitter, hashed_split
 
-__all__ = ["PrepareOptions", "SOURCE_KINDS", "SPLITS", "Splitter", "code_pass", "count_pass",
+__all__ = ["ENGINES", "PrepareOptions", "SOURCE_KINDS", "SPLITS", "Splitter", "code_pass", "count_pass",
            "encode_pass", "hashed_split", "iter_batches", "prepare", "prepare_libfm", "report"]
 
 
-def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=None) -> FeatureMap:
+ENGINES = ("polars", "spark")
+
+
+def prepare(opt: PrepareOptions, out: str, *, command: str | None = None, log=None,
+            engine: str = "polars", shards: int | None = None, spark=None,
+            spark_master: str | None = None) -> FeatureMap:
     """Prepare `opt`'s data into the folder `out` (see the module docstring); returns the
-    feature map. The folder is complete once feature_map.json exists (written last)."""
-    if opt.kind in LIBFM_KINDS:
-        return prepare_libfm(opt, out, command=command, log=log)
-    with Output(out, opt.paths) as output:
-        return _prepare(opt, output, command=command, log=log or (lambda *_: None))
+    feature map. The folder is complete once feature_map.json exists (written last).
+
+    engine: 'polars' (this process) or 'spark' (dcnmix.data.prepare.spark: a SparkSession
+    `spark`, else one made for `spark_master`, default local[*]). shards: write each split
+    as that many shards with a manifest (dcnmix.data.shards; the Spark engine writes one
+    shard per input partition, or about `shards`); None: the one-file folder."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (expected one of {ENGINES})")
+    if shards is not None and (not isinstance(shards, int) or shards < 1):
+        raise ValueError(f"shards must be an integer >= 1, got {shards!r}")
+    log = log or (lambda *_: None)
+    command = command or " ".join(sys.argv)
+    options = {"kind": opt.kind, "paths": list(opt.paths), **dataclasses.asdict(opt)}
+    if engine == "spark":
+        from .spark import prepare_spark
+        with Output(out, opt.paths, engine="spark", options=options) as output:
+            return prepare_spark(opt, output, command=command, log=log, shards=shards,
+                                 spark=spark, master=spark_master)
+    with Output(out, opt.paths, shards=shards, options=options) as output:
+        if opt.kind in LIBFM_KINDS:
+            return prepare_libfm(opt, output, command=command)
+        return _prepare(opt, output, command=command, log=log)
 
 
 def _prepare(opt: PrepareOptions, output: Output, *, command, log) -> FeatureMap:
@@ -87,14 +109,24 @@ def _prepare(opt: PrepareOptions, output: Output, *, command, log) -> FeatureMap
     fmap, rows, oov, label_values = passes(opt, splitter, output, coders, read, log)
     for path, before in stamps.items():
         check_unchanged(path, before)
-    info = {"rows": dict(zip(SPLITS, rows)), "split": opt.split_rule(),
-            "sources": [sources[p] for p in opt.paths], "kind": opt.kind,
+    fmap = with_info(fmap, opt, rows=rows, sources=[sources[p] for p in opt.paths], oov=oov,
+                     command=command, seconds=time.time() - t0, label_values=label_values)
+    return output.finish(output.tmp, fmap)
+
+
+def with_info(fmap: FeatureMap, opt: PrepareOptions, *, rows, sources, oov, command, seconds,
+              label_values, **extra) -> FeatureMap:
+    """The feature map with what produced it (feature_map.json's info): rows per split,
+    split rule, sources, options, shares out of vocabulary, the command, the time taken, the
+    warnings and, with --positive, the label values seen (every engine's record)."""
+    info = {"rows": dict(zip(SPLITS, rows)), "split": opt.split_rule(), "sources": sources,
+            "kind": opt.kind,
             "options": {k: v for k, v in dataclasses.asdict(opt).items() if k not in ("kind", "paths")},
-            "oov": oov, "command": command or " ".join(sys.argv),
-            "seconds": round(time.time() - t0, 2), "warnings": field_warnings(fmap, rows[0])}
+            "oov": oov, "command": command, "seconds": round(seconds, 2),
+            "warnings": field_warnings(fmap, rows[0]), **extra}
     if opt.positive is not None:
         info["labels"] = {"positive": opt.positive, "train_values": label_values}
-    return output.finish(output.tmp, dataclasses.replace(fmap, info=info))
+    return dataclasses.replace(fmap, info=info)
 
 
 def _two_passes(opt: PrepareOptions, splitter: Splitter, output: Output, coders, read, log):

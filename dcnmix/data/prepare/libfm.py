@@ -15,14 +15,7 @@ from .output import Output
 from .splits import hashed_split
 
 
-def prepare_libfm(opt: PrepareOptions, out: str, *, command=None, log=None) -> FeatureMap:
-    """libfm / Frappe: ids are given; prepare stores them with a feature map of kind
-    'given' (feat_dim = max id + 1 over the files). Frappe's folder holds its three files."""
-    with Output(out, opt.paths) as output:
-        return _prepare_libfm(opt, output, command=command)
-
-
-def _prepare_libfm(opt: PrepareOptions, output: Output, *, command) -> FeatureMap:
+def prepare_libfm(opt: PrepareOptions, output: Output, *, command) -> FeatureMap:
     paths = opt.paths
     if opt.kind == "frappe":
         paths = tuple(os.path.join(paths[0], name) for name in FRAPPE_FILES)

@@ -13,30 +13,26 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import re
 import shutil
 import tempfile
 
 from ... import files
+from ...files import file_sha256
 from ..errors import DataError
 from ..featuremap import FeatureMap
+from ..shards import MANIFEST, SHARD_FILE, reshard, write_manifest
 
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 PREPARED = re.compile(r"^(train|valid|test)\.(ids|labels|dense|multi)\.npy$")
 
 
 def is_prepared_file(name: str) -> bool:
-    return name == "feature_map.json" or PREPARED.match(name) is not None
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
+    """A file `prepare` writes: feature_map.json, a split's array, or (sharded folders,
+    dcnmix.data.shards) manifest.json and a shard's array."""
+    return (name in ("feature_map.json", MANIFEST) or PREPARED.match(name) is not None
+            or SHARD_FILE.match(name) is not None)
 
 
 def checksums(folder: str) -> dict:
@@ -77,7 +73,9 @@ class Output:
     place. Use as a context manager (the lock is released and a working folder left by an
     error removed on exit)."""
 
-    def __init__(self, out: str, inputs=()):
+    def __init__(self, out: str, inputs=(), *, shards: int | None = None, engine: str = "polars",
+                 options: dict | None = None):
+        self.shards, self.engine, self.options = shards, engine, options or {}
         self.out = os.fspath(out)
         self.parent = os.path.dirname(os.path.abspath(self.out))
         self.name = os.path.basename(os.path.abspath(self.out))
@@ -107,10 +105,17 @@ class Output:
         return self.tmp
 
     def finish(self, tmp: str, fmap: FeatureMap) -> FeatureMap:
-        """Record the arrays' checksums in the feature map, write it into `tmp`, then put
-        `tmp` in the place of `out` (atomically, see dcnmix.files.swap_in)."""
+        """Record the arrays' checksums in the feature map (or, sharded, in the manifest:
+        with `shards`, the one-file arrays are cut into that many shards per split first),
+        write it into `tmp`, then put `tmp` in the place of `out` (atomically, see
+        dcnmix.files.swap_in)."""
         import dataclasses
-        fmap = dataclasses.replace(fmap, info={**fmap.info, "files": checksums(tmp)})
+        if self.shards:
+            write_manifest(tmp, reshard(tmp, self.shards), engine=self.engine, options=self.options)
+        info = {**fmap.info, "files": checksums(tmp)}
+        if os.path.exists(os.path.join(tmp, MANIFEST)):
+            info.pop("files")                     # the manifest records every shard
+        fmap = dataclasses.replace(fmap, info=info)
         fmap.save(os.path.join(tmp, "feature_map.json"))
         check_owned(self.out, self.inputs)            # nothing else moved in meanwhile
         files.swap_in(tmp, self.out)
