@@ -356,6 +356,9 @@ class TrainConfig:
                                    "vmap: one expert module mapped over K)", MIXTURES)
     divergence: float = _option(100.0, "stop when an epoch's mean training loss exceeds this "
                                        "multiple of the first epoch's (0: never)")
+    shuffle_buffer: int = _option(1_000_000, "a sharded prepared folder's training rows are "
+                                             "shuffled this many at a time (0: all of this "
+                                             "process's rows; docs/training.md)")
 
     def __post_init__(self):
         _check_choices(self)
@@ -374,6 +377,10 @@ class TrainConfig:
         if self.emb_weight_decay is not None:
             _positive("emb_weight_decay", self.emb_weight_decay, allow_zero=True)
         _positive("momentum", self.momentum, allow_zero=True)
+        if isinstance(self.shuffle_buffer, bool) or not isinstance(self.shuffle_buffer, int) or \
+                self.shuffle_buffer < 0:
+            raise ConfigError("shuffle_buffer", f"shuffle_buffer must be an integer >= 0 (0: "
+                                                f"all rows), got {self.shuffle_buffer!r}")
         for name, owner in _optimizers.OWN_OPTIONS.items():
             if self.optimizer != owner and getattr(self, name) != _default(TrainConfig, name):
                 raise ConfigError(name, f"{name} is an option of --optimizer {owner}, not of "
@@ -394,7 +401,7 @@ class TrainConfig:
 
 
 # TrainConfig fields added after run folders were first written, with their defaults
-ADDED = {"optimizer": "adam", "momentum": 0.0}
+ADDED = {"optimizer": "adam", "momentum": 0.0, "shuffle_buffer": 1_000_000}
 
 
 def _default(cls, name: str):

@@ -161,6 +161,19 @@ class Fitter:
     def field(self) -> Field:
         return self.kind.fitted(self.name, self.counts.kept(self.opt.min_count), self.opt)
 
+    # an engine that fits in parts (dcnmix.data.prepare.spark: one fitter per partition)
+    # merges the parts' counts itself (a group-by) and their scalars here
+    keeps_min_count = True      # field() reads only the values counted min_count times
+
+    def partial(self) -> tuple:
+        """(the (values, counts) counted, or None; the scalars) of this part."""
+        return self.counts.merged(), {}
+
+    def absorb(self, counts, scalars: list) -> None:
+        """Become the fitter of every part: `counts` their (values, counts) summed (or
+        None), `scalars` each part's, in row order."""
+        self.counts.pending = [] if counts is None else [counts]
+
 
 class Kind:
     """What every kind shares: the feature_map.json record, and the defaults (single ids, no
@@ -382,6 +395,10 @@ class Buckets(Fitter):
         elif self.rule == "quantile":
             self.counts.add(values)
 
+    @property
+    def keeps_min_count(self) -> bool:
+        return self.rule == "log"          # quantiles need every value's count
+
     def field(self) -> Field:
         import polars as pl
         if self.rule == "bounds":
@@ -457,6 +474,16 @@ class Moments(Fitter):
         self.total += float(v.sum())
         self.squares += float(np.square(v).sum())
 
+    def partial(self) -> tuple:
+        return None, {"n": self.n, "missing": self.missing, "total": self.total,
+                      "squares": self.squares}
+
+    def absorb(self, counts, scalars: list) -> None:
+        """Sums of the parts' (in row order: the float sums differ from one pass's only by
+        rounding, about 1e-16 relative)."""
+        for name in ("n", "missing", "total", "squares"):
+            setattr(self, name, sum(part[name] for part in scalars))
+
     def field(self) -> Field:
         mean = self.total / max(self.n, 1)
         std = float(np.sqrt(max(self.squares / max(self.n, 1) - mean * mean, 0.0)))
@@ -510,6 +537,13 @@ class Elements(Fitter):
         lists = self.kind.lists(column, self.opt.multivalued_sep)
         self.longest = max(self.longest, int(lists.list.len().max() or 0))
         self.counts.add(lists.explode().drop_nulls())
+
+    def partial(self) -> tuple:
+        return self.counts.merged(), {"longest": self.longest}
+
+    def absorb(self, counts, scalars: list) -> None:
+        super().absorb(counts, scalars)
+        self.longest = max((part["longest"] for part in scalars), default=0)
 
     def field(self) -> Field:
         kept = self.counts.kept(self.opt.min_count)

@@ -45,9 +45,7 @@ class SplitWriter:
         self.files = {name: [npy_writer(os.path.join(folder, f"{s}.{name}.npy"), dtype,
                                         (rows[i],) + shape) for i, s in enumerate(SPLITS)]
                       for name, (dtype, shape) in shapes.items()}
-        fields = len(fmap.id_names)
-        self.missing, self.oov = np.zeros((3, fields)), np.zeros((3, fields))
-        self.typed = TypedShares(fmap)
+        self.counted = Shares(fmap, self.rows)
 
     def write(self, arrays: dict, local: np.ndarray, split: np.ndarray, raw=None):
         """One batch ({ids, labels, dense?, multi?}), its rows grouped by split in file order;
@@ -61,7 +59,7 @@ class SplitWriter:
             if not self.append(s, {k: v[a:b] for k, v in arrays.items()}, local[a:b]):
                 break
         if raw is not None:
-            self.typed.add(raw, arrays, split[order])
+            self.counted.typed.add(raw, arrays, split[order])
 
     def append(self, s: int, arrays: dict, local: np.ndarray) -> bool:
         """Rows of split `s` appended (False, nothing written, past the split's row count)."""
@@ -69,8 +67,7 @@ class SplitWriter:
             return False
         for name, files in self.files.items():
             files[s].write(raw_bytes(arrays[name]))
-        self.missing[s] += (local == MISSING).sum(0)
-        self.oov[s] += (local == OOV).sum(0)
+        self.counted.add(s, local)
         self.filled[s] += len(local)
         return True
 
@@ -81,6 +78,24 @@ class SplitWriter:
         if self.filled != self.rows:
             raise DataError(path, None, f"the file changed while it was read: {sum(self.rows):,} "
                                         f"rows counted, {sum(self.filled):,} on the second pass")
+
+    def shares(self, names) -> dict:
+        return self.counted.shares(names)
+
+
+class Shares:
+    """The missing and out-of-vocabulary ids counted per split and field (`add`), and the
+    typed fields' (`typed`, TypedShares), as shares of each split's `rows`."""
+
+    def __init__(self, fmap: FeatureMap, rows):
+        self.rows = list(rows)
+        fields = len(fmap.id_names)
+        self.missing, self.oov = np.zeros((3, fields)), np.zeros((3, fields))
+        self.typed = TypedShares(fmap)
+
+    def add(self, s: int, local: np.ndarray) -> None:
+        self.missing[s] += (local == MISSING).sum(0)
+        self.oov[s] += (local == OOV).sum(0)
 
     def shares(self, names) -> dict:
         """{split: {field: {missing, oov}}}: shares of the split's rows, 6 decimals (a

@@ -23,6 +23,33 @@ def hashed_split(seed: int, start: int, n: int, fractions) -> np.ndarray:
     return np.searchsorted(np.cumsum(fractions)[:2], u, side="right").astype(np.int8)
 
 
+def sort_keys(col, opt, path: str, start: int = 0):
+    """The order column as numbers: numbers as they are, text parsed entirely as numbers
+    or as dates/times; text in any other form is refused naming its first line that is
+    neither, unless --order-by-text (then ranked as text)."""
+    import polars as pl
+    if col.dtype != pl.String:
+        return col.cast(pl.Float64)
+    if opt.order_by_text:
+        return col.rank("dense").cast(pl.Float64)
+    text = col.str.strip_chars()
+    number = text.cast(pl.Float64, strict=False)
+    number = number.set(number.is_nan().fill_null(False), None)
+    try:
+        when = text.str.to_datetime(strict=False, time_unit="us").cast(pl.Int64)
+    except pl.exceptions.PolarsError:      # no date format fits the first value
+        when = pl.Series([None] * len(text), dtype=pl.Int64)
+    best = number if number.null_count() <= when.null_count() else when
+    if best.null_count() == 0:
+        return best.cast(pl.Float64)
+    row = int(np.argmax(best.is_null().to_numpy()))
+    kind = "a number" if best is number else "a date or time"
+    raise DataError(path, start + row + first_line(opt),
+                    f"--order-by {opt.order_by}: {col[row]!r} is not {kind} like the "
+                    "column's other values; fix the value, or sort as text with "
+                    "--order-by-text on")
+
+
 class Splitter:
     """The split index of every row, batch by batch, for one PrepareOptions."""
 
@@ -51,39 +78,13 @@ class Splitter:
             parts.append(col)
             start += batch.height
         column = pl.concat(parts) if parts else pl.Series(self.opt.order_by, [], pl.Float64)
-        values = self._sort_keys(column, path).to_numpy()
+        values = sort_keys(column, self.opt, path).to_numpy()
         order = np.argsort(values, kind="stable")
         bounds = np.round(np.cumsum(self.opt.fractions) * len(values)).astype(int)
         split = np.empty(len(values), np.int8)
         for index, (a, b) in enumerate(zip([0, *bounds[:2]], bounds)):
             split[order[a:b]] = index
         return split
-
-    def _sort_keys(self, col, path: str):
-        """The order column as numbers: numbers as they are, text parsed entirely as numbers
-        or as dates/times; text in any other form is refused naming its first line that is
-        neither, unless --order-by-text (then ranked as text)."""
-        import polars as pl
-        if col.dtype != pl.String:
-            return col.cast(pl.Float64)
-        if self.opt.order_by_text:
-            return col.rank("dense").cast(pl.Float64)
-        text = col.str.strip_chars()
-        number = text.cast(pl.Float64, strict=False)
-        number = number.set(number.is_nan().fill_null(False), None)
-        try:
-            when = text.str.to_datetime(strict=False, time_unit="us").cast(pl.Int64)
-        except pl.exceptions.PolarsError:      # no date format fits the first value
-            when = pl.Series([None] * len(text), dtype=pl.Int64)
-        best = number if number.null_count() <= when.null_count() else when
-        if best.null_count() == 0:
-            return best.cast(pl.Float64)
-        row = int(np.argmax(best.is_null().to_numpy()))
-        kind = "a number" if best is number else "a date or time"
-        raise DataError(path, row + first_line(self.opt),
-                        f"--order-by {self.opt.order_by}: {col[row]!r} is not {kind} like the "
-                        "column's other values; fix the value, or sort as text with "
-                        "--order-by-text on")
 
     def __call__(self, file_index: int, batch, start: int, path: str) -> np.ndarray:
         n, opt = batch.height, self.opt
