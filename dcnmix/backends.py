@@ -35,8 +35,13 @@ class Trainer(Protocol):
     state_file: str      # file name of its state in the checkpoint folder
     n_params: int
 
+    # optional: process = (index, count) of a multi-process run (absent: (0, 1)); such a
+    # trainer's train_chunks takes local=True: `dataset` holds only this process's rows and
+    # each batch of `order` is its part of the global batch (dcnmix.data.streaming)
+
     def train_chunks(self, dataset, order: list[np.ndarray]) -> Iterator[tuple[int, Any]]:
-        """Train on the batches `order` (row indices); yield (rows done, step losses)."""
+        """Train on the batches `order` (row indices of dataset.inputs / dataset.labels);
+        yield (rows done, step losses)."""
 
     def set_learning_rate(self, lr: float) -> None: ...
     def notes(self) -> dict:

@@ -47,14 +47,19 @@ def train_epoch(trainer: Trainer, train: Dataset, tc: TrainConfig, epoch: int, *
     """One epoch of shuffled batches: (mean training loss, seconds). A non-finite loss stops
     training, naming the step, the epoch and the last good checkpoint."""
     from tqdm import tqdm
-    order = epoch_batches(len(train), tc, epoch)
     bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
                disable=not progress, leave=False, file=sys.stderr)
     t0, losses, pending = time.perf_counter(), [], None
-    for chunk in trainer.train_chunks(train, order):
-        if pending is not None:           # JAX dispatches ahead: count a chunk once computed
-            losses.append(_finished(pending, bar))
-        pending = chunk
+    process = getattr(trainer, "process", (0, 1))      # (index, count) of this process
+    for block, order in epoch_blocks(train, tc, epoch, process=process):
+        # a stream over several processes: each block holds this process's part of the
+        # global batches (train_chunks(local=True)); otherwise every process holds all rows
+        local = {"local": True} if process[1] > 1 and not isinstance(train, Dataset) else {}
+        chunks = trainer.train_chunks(block, order, **local)
+        for chunk in chunks:
+            if pending is not None:       # JAX dispatches ahead: count a chunk once computed
+                losses.append(_finished(pending, bar))
+            pending = chunk
     if pending is not None:
         losses.append(_finished(pending, bar))
     bar.close()
@@ -63,7 +68,7 @@ def train_epoch(trainer: Trainer, train: Dataset, tc: TrainConfig, epoch: int, *
     bad = np.flatnonzero(~np.isfinite(step_losses))
     if bad.size:
         raise TrainingError(f"non-finite training loss at step {bad[0] + 1} of epoch {epoch + 1} "
-                            f"(global step {epoch * len(order) + bad[0] + 1}); last good "
+                            f"(global step {epoch * len(step_losses) + bad[0] + 1}); last good "
                             f"checkpoint: {last_good}")
     return float(step_losses.mean()), seconds
 
@@ -81,6 +86,27 @@ def epoch_batches(rows: int, tc: TrainConfig, epoch: int) -> list[np.ndarray]:
     training mode needs two rows, in either framework); every other row trains."""
     order = batch_order(rows, tc.batch_size, seed=tc.seed, epoch=epoch)
     return order[:-1] if len(order) > 1 and len(order[-1]) == 1 else order
+
+
+def epoch_blocks(train, tc: TrainConfig, epoch: int, *, process=(0, 1)):
+    """The epoch's (rows, batches) blocks: a Dataset's one block of epoch_batches, or a
+    streamed split's shuffle buffers (dcnmix.data.streaming; process: (index, count))."""
+    if isinstance(train, Dataset):
+        return [(train, epoch_batches(len(train), tc, epoch))]
+    return train.blocks(tc.batch_size, seed=tc.seed, epoch=epoch, buffer_rows=tc.shuffle_buffer,
+                        process=process[0], processes=process[1])
+
+
+def check_data(splits, cfg: ModelConfig) -> None:
+    """Every split's ids inside the model's table and its typed inputs the model's; a
+    streamed split checks each shard's ids as it reads it (against the feature map's
+    feat_dim, which must fit the model's)."""
+    for part in splits:
+        if isinstance(part, Dataset):
+            check_ids(part.ids, cfg.feat_dim, part.field_names)
+        else:
+            part.check_feat_dim(cfg.feat_dim)
+        part.check_inputs(cfg)
 
 
 def check_splits(splits) -> None:
@@ -204,9 +230,7 @@ def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str =
     mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
     row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
     check_supported(framework, cfg, tc, mesh=mesh is not None)
-    for part in splits:
-        check_ids(part.ids, cfg.feat_dim, part.field_names)
-        part.check_inputs(cfg)
+    check_data(splits, cfg)
     check_splits(splits)
     folder = RunFolder(out)
     folder.claim(resume=resume, overwrite=overwrite)

@@ -115,9 +115,13 @@ class Dataset:
 
 def fingerprint(splits: Sequence[Dataset]) -> str:
     """sha256 over every split's shape, feat_dim, field names, ids and labels: the data's
-    identity, checked on --resume (about 1 GB/s; memory-mapped splits are read in chunks)."""
+    identity, checked on --resume (about 1 GB/s; memory-mapped splits are read in chunks). A
+    streamed split (dcnmix.data.streaming.ShardStream) gives its manifest's sha256s instead."""
     digest = hashlib.sha256()
     for part in splits:
+        if not isinstance(part, Dataset):
+            digest.update(f"stream {part.identity()}".encode())
+            continue
         digest.update(repr((part.ids.shape, part.feat_dim, part.field_names)).encode())
         typed = [a for a in (part.dense, part.multi) if a is not None]
         if typed:

@@ -61,15 +61,19 @@ def load_feature_map(folder) -> FeatureMap:
 def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:
     """(train, valid, test) of a prepared folder; ids and labels are read-only memory maps,
     checked against the feature map (shape, row counts, and the sha256 of every array,
-    check_prepared)."""
+    check_prepared). A sharded folder (dcnmix.data.shards): train a ShardStream
+    (dcnmix.data.streaming, each shard hashed and checked when first read), valid and test
+    Datasets of their shards concatenated."""
     folder = os.fspath(folder)
+    manifest = shards.load_manifest(folder)
+    if manifest is not None:
+        return _open_sharded(folder, manifest)
     fmap = check_prepared(folder)
-    rows = fmap.info.get("rows", {})
+    rows, schema = fmap.info.get("rows", {}), _schema(fmap)
     out = []
-    ids_names = fmap.id_names if fmap.given_feat_dim is None else fmap.field_names
     for split in SPLITS:
         n = rows.get(split)
-        shapes = {"ids": (n, len(ids_names)), "labels": (n,)}
+        shapes = {"ids": (n, len(schema["field_names"])), "labels": (n,)}
         if fmap.dense_names:
             shapes["dense"] = (n, len(fmap.dense_names))
         if fmap.multi_names:
@@ -81,11 +85,42 @@ def open_prepared(folder) -> tuple[Dataset, Dataset, Dataset]:
             if arrays[name].shape != shape:
                 raise DataError(path, None, f"shape {arrays[name].shape} does not match the "
                                             f"feature map's {shape}")
-        out.append(Dataset(arrays["ids"], arrays["labels"], ids_names, fmap.cardinalities,
-                           fmap.feat_dim, vocab=fmap, dense=arrays.get("dense"),
-                           multi=arrays.get("multi"), dense_names=fmap.dense_names,
-                           multi_names=fmap.multi_names))
+        out.append(Dataset(arrays["ids"], arrays["labels"], dense=arrays.get("dense"),
+                           multi=arrays.get("multi"), **schema))
     return tuple(out)
+
+
+def _schema(fmap: FeatureMap) -> dict:
+    """The Dataset fields a prepared folder's feature map gives every split."""
+    return {"field_names": fmap.id_names if fmap.given_feat_dim is None else fmap.field_names,
+            "cardinalities": fmap.cardinalities, "feat_dim": fmap.feat_dim, "vocab": fmap,
+            "dense_names": fmap.dense_names, "multi_names": fmap.multi_names}
+
+
+def _open_sharded(folder: str, manifest: dict) -> tuple:
+    """A sharded folder's splits: every shard's size checked now (its sha256 when read), the
+    shards' rows against the feature map's; train streamed, valid and test in memory."""
+    from .streaming import ShardStream
+    fmap = load_feature_map(folder)
+    rows, schema = fmap.info.get("rows", {}), _schema(fmap)
+    for split in SPLITS:
+        for shard in manifest["splits"][split]:
+            shards.check_shard(folder, shard, sha256=False)
+        total = sum(int(s["rows"]) for s in manifest["splits"][split])
+        if rows.get(split) is not None and total != rows[split]:
+            raise DataError(os.path.join(folder, shards.MANIFEST), None,
+                            f"the {split} shards hold {total:,} rows, feature_map.json records "
+                            f"{rows[split]:,}")
+    train = ShardStream(shards.split_shards(folder, "train"), **schema)
+    held = []
+    for split in ("valid", "test"):
+        arrays = shards.split_shards(folder, split).concat()
+        try:
+            held.append(Dataset(arrays["ids"], arrays["labels"], dense=arrays.get("dense"),
+                                multi=arrays.get("multi"), **schema))
+        except ValueError as exc:
+            raise DataError(os.path.join(folder, f"{split}-*.npy"), None, str(exc)) from None
+    return (train, *held)
 
 
 def _array(path: str) -> np.ndarray:

@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -64,6 +65,8 @@ def session(master: str | None = None):
     builder = SparkSession.builder.master(master or "local[*]").appName("dcnmix prepare")
     # the executors run this Python (and its dcnmix) unless PYSPARK_PYTHON says otherwise
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
     for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
                        "spark.sql.execution.arrow.maxRecordsPerBatch": ROWS_PER_ARROW_BATCH,
                        "spark.driver.memory": os.environ.get("DCNMIX_SPARK_DRIVER_MEMORY", "2g")
