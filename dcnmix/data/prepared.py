@@ -33,7 +33,8 @@ def check_prepared(folder) -> FeatureMap:
         return fmap
     recorded = fmap.info.get("files")
     if not isinstance(recorded, (dict, type(None))):
-        raise DataError(path, None, "its 'files' record is not a mapping")
+        raise DataError(os.path.join(folder, "feature_map.json"), None,
+                        "its 'files' record is not a mapping")
     for name, want in sorted((recorded or {}).items()):
         target = os.path.join(folder, os.path.basename(str(name)))
         try:

@@ -146,10 +146,10 @@ class ShardStream:
             yield from buffer.add(k, record)
         yield from buffer.finish(record)
         record["left_out"] = buffer.total - record["rows"]
-        if record["left_out"]:
-            log.info("process %d: %d of its %d training rows left out of epoch %d (every process "
-                     "runs %d batches)", process, record["left_out"], buffer.total, epoch + 1,
-                     record["batches"])
+        if record["left_out"] and processes > 1:
+            log.warning("process %d: %d of its %d training rows left out of epoch %d (every "
+                        "process runs %d batches)", process, record["left_out"], buffer.total,
+                        epoch + 1, record["batches"])
 
 
 class _Buffer:
@@ -159,7 +159,7 @@ class _Buffer:
                  capacity: int):
         self.stream, self.rng, self.local, self.steps = stream, rng, local, steps
         self.total, self.capacity = total, max(capacity or total, local)   # at least a batch
-        self.pieces: list[Dataset] = []
+        self.pieces: list = []           # Datasets (whole shards) and Blocks
         self.held = self.seen = 0
 
     def add(self, index: int, record: dict):
@@ -205,7 +205,8 @@ class _Buffer:
 
 
 def _slice(rows, index) -> Block:
-    """Rows `index` of a Dataset or Block, in memory."""
+    """Rows `index` of a Dataset or Block: a slice's are views (of a shard's memory maps), an
+    index array's a copy."""
     inputs = features.take(rows.inputs, index)
     return Block(inputs, np.asarray(rows.labels[index]))
 

@@ -111,13 +111,23 @@ class Source:
         return rows
 
 
-def _parse(source: Source, lines: list[str], start: int):
-    """A polars DataFrame of these lines (rows start.. of the file), read as the polars
-    engine's reader reads them (the fields' text, number columns of a Criteo file parsed)."""
+def _joined(lines) -> bytes:
+    """An Arrow string array of lines as one text, a newline after each (no Python strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    whole = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()),
+                                                    lines.cast(pa.string())), "\n")
+    return whole[0].as_buffer().to_pybytes() + b"\n"
+
+
+def _parse(source: Source, lines, start: int):
+    """A polars DataFrame of these lines (an Arrow string array; rows start.. of the file),
+    read as the polars engine's reader reads them (the fields' text; the number columns of a
+    Criteo file parsed)."""
     import polars as pl
     opt = source.opt
     if opt.kind == "criteo":
-        tabs = pl.Series(lines).str.count_matches("\t").to_numpy()
+        tabs = pl.from_arrow(lines).str.count_matches("\t").to_numpy()
         bad = np.flatnonzero(tabs != len(source.names) - 1)
         if bad.size:
             raise DataError(source.path, start + int(bad[0]) + 1,
@@ -126,7 +136,7 @@ def _parse(source: Source, lines: list[str], start: int):
     numbers = _numbers(opt) if opt.kind == "criteo" else set()
     types = {n: (pl.Float64 if n in numbers else pl.String) for n in source.names}
     try:
-        frame = pl.read_csv(io.BytesIO("\n".join(lines).encode() + b"\n"), has_header=False,
+        frame = pl.read_csv(io.BytesIO(_joined(lines)), has_header=False,
                             new_columns=source.names, schema_overrides=types, infer_schema=False,
                             separator="\t" if opt.kind == "criteo" else opt.delimiter,
                             quote_char=None if opt.kind == "criteo" else '"')
@@ -145,17 +155,17 @@ def _blocks(source: Source, batches):
     rows numbered as the polars engine numbers them (from 0 after any header line)."""
     done: dict = {}
     for batch in batches:
-        values = batch.column(0).to_pylist()
+        values = batch.column(0)
         blocks = batch.column(1).to_numpy()
         cuts = np.flatnonzero(np.diff(blocks)) + 1
         for a, b in zip([0, *cuts], [*cuts, len(blocks)]):
             block = int(blocks[a])
             line = source.starts[block] + done.get(block, 0)
             done[block] = done.get(block, 0) + (b - a)
-            lines = values[a:b]
+            lines = values.slice(a, b - a)
             if source.header and line == 0:
-                lines, line = lines[1:], 1
-            if lines:
+                lines, line = lines.slice(1), 1
+            if len(lines):
                 yield _parse(source, lines, line - int(source.header)), line - int(source.header)
 
 
@@ -208,11 +218,15 @@ def _record(what, field=None, text=None, number=None, count=None):
     return {"what": what, "field": field, "text": text, "number": number, "count": count}
 
 
+def _schema():
+    import pyarrow as pa
+    return pa.schema([("what", pa.string()), ("field", pa.int64()), ("text", pa.string()),
+                      ("number", pa.float64()), ("count", pa.int64())])
+
+
 def _arrow(records: list):
     import pyarrow as pa
-    schema = pa.schema([("what", pa.string()), ("field", pa.int64()), ("text", pa.string()),
-                        ("number", pa.float64()), ("count", pa.int64())])
-    return pa.RecordBatch.from_pylist(records, schema=schema)
+    return pa.RecordBatch.from_pylist(records, schema=_schema())
 
 
 def _guarded(source: Source, work):
@@ -247,19 +261,27 @@ def _fit_part(source: Source, splitter: Splitter, batches):
         counts, scalars = fitter.partial()
         records.append(_record("scalars", j, json.dumps(scalars), order))
         if counts is not None:
-            records += _value_records("count", j, counts)
+            yield from _value_records("count", j, counts)
     labels_seen = values.merged()
     if labels_seen is not None:
-        records += _value_records("label", 0, labels_seen)
+        yield from _value_records("label", 0, labels_seen)
     yield _arrow(records)
 
 
-def _value_records(what: str, field: int, counts) -> list:
+def _value_records(what: str, field: int, counts):
+    """Arrow batches of (what, field, value, count) rows: text values in `text`, numbers in
+    `number` (built by columns: a field may count a million values)."""
     import polars as pl
     text = counts["values"].dtype == pl.String
-    values = counts["values"].cast(pl.String if text else pl.Float64).to_list()
-    return [_record(what, field, v if text else None, None if text else v, int(c))
-            for v, c in zip(values, counts["counts"].to_list())]
+    values = counts["values"].cast(pl.String if text else pl.Float64)
+    n = counts.height
+    frame = pl.DataFrame({
+        "what": pl.repeat(what, n, eager=True, dtype=pl.String),
+        "field": pl.repeat(field, n, eager=True, dtype=pl.Int64),
+        "text": values if text else pl.repeat(None, n, eager=True, dtype=pl.String),
+        "number": pl.repeat(None, n, eager=True, dtype=pl.Float64) if text else values,
+        "count": counts["counts"].cast(pl.Int64)})
+    return frame.to_arrow().cast(_schema()).to_batches()
 
 
 def _encode_part(source: Source, splitter: Splitter, fmap_json: str, folder: str, batches):
