@@ -44,6 +44,14 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
         steps.train_batches)
 
 
+def _gather(source, flat: np.ndarray) -> np.ndarray:
+    """source[flat], read in file order (a memory map is read forwards)."""
+    order = np.argsort(flat, kind="stable")
+    out = np.empty((flat.size,) + source.shape[1:], source.dtype)
+    out[order] = source[flat[order]]
+    return out
+
+
 def default_data_budget() -> int:
     """A quarter of the first device's memory (its allocator's limit), or of the host's RAM
     where the device reports none (CPU)."""
@@ -108,13 +116,15 @@ class JaxTrainer:
         self._set_state(state)
         self._resident = None
         self.read_log = None
+        self.process = (jax.process_index(), jax.process_count()) if mesh is not None else (0, 1)
         self.dispatch = Dispatch()
 
     def streams(self, dataset) -> bool:
         """Whether `dataset` is streamed (larger than the device-data budget)."""
         return features.nbytes(dataset.inputs) + dataset.labels.nbytes > self.data_budget
 
-    def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64):
+    def train_chunks(self, dataset, order: list[np.ndarray], chunk: int = 64, *,
+                     local: bool = False):
         """Train on the batches `order` (row indices) of `dataset`; yields (rows done, losses).
 
         Full batches run `chunk` at a time as one lax.scan dispatch, or one step per batch
@@ -123,11 +133,17 @@ class JaxTrainer:
         (e.g. a memory-mapped prepared split) streams: each chunk's rows are gathered on the
         host and sent while the previous chunk computes (dispatch is asynchronous), so only
         two chunks are ever on the device. Same batches, same arithmetic either way. A final
-        partial batch runs alone."""
+        partial batch runs alone.
+
+        local (several processes): `dataset` holds this process's rows alone and each batch of
+        `order` is its part of the global batch (jax.make_array_from_process_local_data);
+        streamed, every batch full."""
         size = len(order[0])
         full = [b for b in order if len(b) == size]
-        if self.streams(dataset):
-            for inputs, labels in self._streamed(dataset, full, chunk):
+        if local:
+            self._check_local(size)
+        if local or self.streams(dataset):
+            for inputs, labels in self._streamed(dataset, full, chunk, local=local):
                 self.state, losses = self.fns.streamed(self.state, inputs, labels)
                 yield labels.shape[0] * labels.shape[1], losses
         else:
@@ -164,14 +180,40 @@ class JaxTrainer:
             yield len(b), loss[None]
         return loss
 
-    def _streamed(self, dataset, full: list[np.ndarray], chunk: int):
+    def _streamed(self, dataset, full: list[np.ndarray], chunk: int, *, local: bool = False):
         """(ids [S, B, F], labels [S, B]) per chunk of S batches, on the device. Each process
         gathers from the host data only the rows its devices hold (the batch axis is split
-        over the mesh's 'data' axis); `read_log`, when a list, records them (tests)."""
+        over the mesh's 'data' axis); `read_log`, when a list, records them (tests). local:
+        the batches are this process's rows of the global batches."""
+        place = self._place_local if local else self._place_rows
         for start in range(0, len(full), chunk):
             index = np.stack(full[start:start + chunk])
-            inputs = jax.tree_util.tree_map(lambda x: self._place_rows(x, index), dataset.inputs)
-            yield inputs, self._place_rows(dataset.labels, index)
+            inputs = jax.tree_util.tree_map(lambda x: place(x, index), dataset.inputs)
+            yield inputs, place(dataset.labels, index)
+
+    def _local_sharding(self, ndim: int):
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        return NamedSharding(self.fns.batch_sharding.mesh, P(None, "data", *([None] * (ndim - 1))))
+
+    def _check_local(self, rows: int) -> None:
+        """A ConfigError unless this process's devices hold `rows` of each global batch of
+        rows x processes: the mesh's 'data' axis must split the batch over the processes."""
+        from dcnmix.config import ConfigError
+        count = self.process[1]
+        held = {} if self.fns.batch_sharding is None else \
+            self._local_sharding(1).addressable_devices_indices_map((1, rows * count))
+        spans = {index[1].indices(rows * count)[:2] for index in held.values()}
+        if sum(b - a for a, b in spans) != rows:
+            raise ConfigError("mesh", f"a sharded training split over {count} processes needs a "
+                                      "mesh whose 'data' axis splits each batch over the processes "
+                                      "(e.g. --mesh PROCESSESx1)")
+
+    def _place_local(self, source, index: np.ndarray):
+        """This process's rows `index` [S, b] of `source` as its part of global arrays
+        [S, b x processes, ...] split over the mesh's 'data' axis."""
+        rows = _gather(source, index.ravel()).reshape(index.shape + source.shape[1:])
+        shape = (index.shape[0], index.shape[1] * self.process[1]) + source.shape[1:]
+        return jax.make_array_from_process_local_data(self._local_sharding(source.ndim), rows, shape)
 
     def _place_rows(self, source, index: np.ndarray):
         shape = index.shape + source.shape[1:]
@@ -179,9 +221,7 @@ class JaxTrainer:
         def rows(part=(slice(None), slice(None))):
             wanted = index[part[0], part[1]]
             flat = wanted.ravel()
-            order = np.argsort(flat, kind="stable")       # read a memory map in file order
-            out = np.empty((flat.size,) + source.shape[1:], source.dtype)
-            out[order] = source[flat[order]]
+            out = _gather(source, flat)
             if self.read_log is not None and source.ndim == 2 and source.dtype == np.int32:
                 self.read_log.append(flat)
             return out.reshape(wanted.shape + source.shape[1:])
