@@ -108,8 +108,11 @@ def test_criteo_hash_split_is_the_polars_engines(tmp_path, spark):
 
 
 def test_three_files_and_a_split_column(tmp_path, spark):
-    paths = tuple(_csv(tmp_path / f"{s}.csv", rows=1500, seed=i) for i, s in
-                  enumerate(("tr", "va", "te")))
+    import gzip
+    paths = [_csv(tmp_path / f"{s}.csv", rows=1500, seed=i) for i, s in enumerate(("tr", "va", "te"))]
+    with open(paths[2], "rb") as fh, gzip.open(paths[2] + ".gz", "wb") as gz:
+        gz.write(fh.read())                                   # a gzip file: one block
+    paths = (*paths[:2], paths[2] + ".gz")
     _both(tmp_path / "files", spark, PrepareOptions(kind="csv", paths=paths, label="click",
           positive="yes", categorical=("user", "item"), numeric=("price",), min_count=2))
     _both(tmp_path / "column", spark, PrepareOptions(

@@ -116,7 +116,7 @@ class TypedShares:
         self.fmap = fmap
         self.counts = {}        # (split, field, what) -> count
 
-    def _add(self, s: int, name: str, what: str, value) -> None:
+    def tally(self, s: int, name: str, what: str, value) -> None:
         self.counts[s, name, what] = self.counts.get((s, name, what), 0) + int(value)
 
     def add(self, raw, arrays: dict, split: np.ndarray) -> None:
@@ -128,14 +128,14 @@ class TypedShares:
             lengths = raw[j]
             for s in range(3):
                 rows = split == s
-                self._add(s, f.name, "missing", (local[rows, 0] == MISSING).sum())
-                self._add(s, f.name, "elements", (local[rows] > MISSING).sum())
-                self._add(s, f.name, "oov", (local[rows] == OOV).sum())
-                self._add(s, f.name, "truncated", (lengths[rows] > f.max_len).sum())
+                self.tally(s, f.name, "missing", (local[rows, 0] == MISSING).sum())
+                self.tally(s, f.name, "elements", (local[rows] > MISSING).sum())
+                self.tally(s, f.name, "oov", (local[rows] == OOV).sum())
+                self.tally(s, f.name, "truncated", (lengths[rows] > f.max_len).sum())
         for j, i in enumerate(fmap.of_role("dense")):
             name = fmap.fields[i].name
             for s in range(3):
-                self._add(s, name, "missing", raw[len(fmap.multi_names) + j][split == s].sum())
+                self.tally(s, name, "missing", raw[len(fmap.multi_names) + j][split == s].sum())
 
     def shares(self, s: int, rows: int) -> dict:
         get = lambda name, what: self.counts.get((s, name, what), 0)

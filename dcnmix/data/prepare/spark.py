@@ -236,7 +236,7 @@ def _guarded(source: Source, work):
         try:
             yield from work(batches)
         except DataError as exc:
-            yield _arrow([_record("error", source.index, exc.reason, None, exc.line or 0)])
+            yield _arrow([_record("error", source.index, exc.reason, float(exc.line or 0), 1)])
     return run
 
 
@@ -381,12 +381,14 @@ def _mapped(spark, sources: list, work) -> "DataFrame":
     return functools.reduce(lambda a, b: a.unionByName(b), frames)
 
 
-def _first_error(frame, sources: list) -> None:
-    """Raise the DataError of the first bad line (first file, lowest line) any partition met."""
-    from pyspark.sql import functions as F
-    bad = frame.filter(F.col("what") == "error").orderBy("field", "count").limit(1).collect()
-    if bad:
-        raise DataError(sources[bad[0]["field"]].path, bad[0]["count"] or None, bad[0]["text"])
+def _first_error(records, sources: list) -> None:
+    """Raise the DataError of the first bad line (first file, lowest line) any partition met
+    (`records`: a polars frame of a job's records)."""
+    import polars as pl
+    bad = records.filter(pl.col("what") == "error").sort("field", "number")
+    if bad.height:
+        line = int(bad["number"][0])
+        raise DataError(sources[bad["field"][0]].path, line or None, bad["text"][0])
 
 
 def _order_bounds(spark, source: Source, total: int):
@@ -432,29 +434,29 @@ def _nth(ranged, sizes: dict, at: int):
 
 
 def _fit(spark, sources: list, splitter: Splitter, log):
-    """Job 3: the fields fitted on the training rows, rows per split, label values."""
+    """Job 3: the fields fitted on the training rows, rows per split, label values. One
+    Spark action: the partitions' records summed by (what, field, value), the value counts
+    below min_count dropped (where the kind keeps only those) before the driver collects."""
+    import polars as pl
     from pyspark.sql import functions as F
     opt = sources[0].opt
-    frame = _mapped(spark, sources, lambda s: functools.partial(_fit_part, s, splitter)).cache()
-    _first_error(frame, sources)
     fitters = [KINDS[kind].fitter(name, opt) for name, kind in opt.fields]
     keeping = [j for j, f in enumerate(fitters) if f.keeps_min_count]
-    counts = frame.filter(F.col("what") == "count").groupBy("field", "text", "number") \
-        .agg(F.sum("count").alias("count"))
-    counts = counts.filter(~F.col("field").isin(keeping) | (F.col("count") >= max(opt.min_count, 1)))
-    merged = _polars(counts)
-    log(f"spark: {merged.height:,} tokens kept over {len(fitters)} fields")
-    scalars = frame.filter(F.col("what") == "scalars").orderBy("number").collect()
+    frame = _mapped(spark, sources, lambda s: functools.partial(_fit_part, s, splitter))
+    summed = frame.groupBy("what", "field", "text", "number").agg(F.sum("count").alias("count"))
+    records = _polars(summed.filter((F.col("what") != "count") | ~F.col("field").isin(keeping)
+                                    | (F.col("count") >= max(opt.min_count, 1))))
+    _first_error(records, sources)
+    of = lambda what: records.filter(pl.col("what") == what)
+    counts, scalars = of("count"), of("scalars").sort("number")
+    log(f"spark: {counts.height:,} tokens kept over {len(fitters)} fields")
     for j, fitter in enumerate(fitters):
-        fitter.absorb(_values(merged, j), [json.loads(r["text"]) for r in scalars if r["field"] == j])
+        fitter.absorb(_values(counts, j), [json.loads(t) for t in
+                                           scalars.filter(pl.col("field") == j)["text"]])
     rows = [0, 0, 0]
-    for r in frame.filter(F.col("what") == "rows").groupBy("field").agg(F.sum("count")).collect():
-        rows[r[0]] = int(r[1])
-    labels_seen = {}
-    if opt.positive is not None:
-        for r in frame.filter(F.col("what") == "label").groupBy("text").agg(F.sum("count")).collect():
-            labels_seen[r[0]] = int(r[1])
-    frame.unpersist()
+    for split, count in of("rows").group_by("field").agg(pl.col("count").sum()).iter_rows():
+        rows[split] = int(count)
+    labels_seen = dict(of("label").select("text", "count").iter_rows())
     return tuple(f.field() for f in fitters), rows, dict(sorted(labels_seen.items()))
 
 
@@ -477,24 +479,22 @@ def _values(merged, j: int):
 
 
 def _encode(spark, sources: list, splitter: Splitter, fmap: FeatureMap, folder: str, rows, log):
-    """Job 4: every partition's shards written; (shares per split and field, shard records)."""
-    from pyspark.sql import functions as F
+    """Job 4 (one action: its tasks write the shards): (shares per split and field, the
+    shard records in file order)."""
+    import polars as pl
     text = fmap.to_json()
-    frame = _mapped(spark, sources, lambda s: functools.partial(
-        _encode_part, s, splitter, text, folder)).cache()
-    _first_error(frame, sources)
+    records = _polars(_mapped(spark, sources, lambda s: functools.partial(
+        _encode_part, s, splitter, text, folder)))
+    _first_error(records, sources)
     shares = Shares(fmap, rows)
-    for r in frame.filter(F.col("what") == "shares").collect():
-        counts = json.loads(r["text"])
+    for counts in map(json.loads, records.filter(pl.col("what") == "shares")["text"]):
         shares.missing += np.asarray(counts["missing"])
         shares.oov += np.asarray(counts["oov"])
         for s, name, what, value in counts["typed"]:
-            shares.typed._add(s, name, what, value)
-    records = frame.filter(F.col("what") == "shard").select("field", "text", "number", "count") \
-        .orderBy("number").collect()
-    frame.unpersist()
-    log(f"spark: wrote {len(records)} shards")
-    return shares.shares(fmap.id_names), records
+            shares.typed.tally(s, name, what, value)
+    shards = records.filter(pl.col("what") == "shard").sort("number")
+    log(f"spark: wrote {shards.height} shards")
+    return shares.shares(fmap.id_names), list(shards.iter_rows(named=True))
 
 
 def _number_shards(folder: str, records) -> dict:
