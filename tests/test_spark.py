@@ -175,3 +175,32 @@ def test_without_pyspark_one_line_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(RuntimeError, match=r"pip install 'dcnmix\[spark\]'"):
         session()
+
+
+def test_a_spark_folder_trains_predicts_and_resumes_as_a_polars_one(tmp_path, spark):
+    """One shard per split (--shards 1): training is exactly the polars one-file folder's
+    (losses, weights); a 2-shard Spark folder resumes as one run, and its run folder scores
+    raw rows like the polars run's (the same feature map)."""
+    from test_streaming import _losses, _run, _weights
+    from dcnmix.inference import load_run
+    path = _criteo(tmp_path / "day.txt", rows=4000)
+    opt = PrepareOptions(kind="criteo", paths=(path,))
+    prepare(opt, str(tmp_path / "polars"))
+    prepare(opt, str(tmp_path / "s1"), engine="spark", spark=spark, shards=1)
+    prepare(opt, str(tmp_path / "s2"), engine="spark", spark=spark, shards=2)
+    assert [len(load_manifest(tmp_path / n)["splits"]["train"]) for n in ("s1", "s2")] == [1, 2]
+    runs = {n: _run(str(tmp_path / n), str(tmp_path / f"run-{n}"), "jax", 2) for n in ("polars", "s1")}
+    assert _losses(runs["polars"].folder) == _losses(runs["s1"].folder)
+    a, b = _weights(runs["polars"].folder), _weights(runs["s1"].folder)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    full = _run(str(tmp_path / "s2"), str(tmp_path / "full"), "jax", 2, buffer=900)
+    _run(str(tmp_path / "s2"), str(tmp_path / "cut"), "jax", 1, buffer=900)
+    cut = _run(str(tmp_path / "s2"), str(tmp_path / "cut"), "jax", 2, buffer=900, resume=True)
+    assert _losses(full.folder) == _losses(cut.folder)
+    rows = pl.read_csv(path, separator="\t", has_header=False, n_rows=300, infer_schema=False,
+                       new_columns=["label", *[f"I{i}" for i in range(1, 14)],
+                                    *[f"C{i}" for i in range(1, 27)]])
+    rows = rows.with_columns(pl.col(f"I{i}").cast(pl.Float64) for i in range(1, 14))
+    p_polars = load_run(runs["polars"].folder).predict(rows)
+    p_spark = load_run(runs["s1"].folder).predict(rows)
+    assert p_polars.shape == (300,) and np.array_equal(p_polars, p_spark)

@@ -26,6 +26,7 @@ engine's only (docs/data.md "Spark").
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -345,13 +346,27 @@ def prepare_spark(opt: PrepareOptions, output, *, command: str, log, shards: int
     extra = tuple(c for c in (opt.split_column, opt.order_by) if c)
     sources = [Source(i, path, opt, extra) for i, path in enumerate(opt.paths)]
     spark = spark or session(master)
-    _partition_size(spark, sources, shards)
+    with _partition_size(spark, sources, shards):
+        fmap, rows, oov, label_values = _jobs(spark, sources, output, lambda: check_scan(
+            scanning, sources_info, stamps), log)
+    for path, before in stamps.items():
+        check_unchanged(path, before)
+    fmap = with_info(fmap, opt, rows=rows, sources=[sources_info[p] for p in opt.paths], oov=oov,
+                     command=command, seconds=time.time() - t0, label_values=label_values,
+                     engine="spark")
+    return output.finish(output.tmp, fmap)
+
+
+def _jobs(spark, sources: list, output, scanned, log):
+    """Jobs 1-4 (the module docstring) into output's working folder: (feature map, rows per
+    split, shares, label values). `scanned()` waits for the sources' sha256 and checks."""
+    opt = sources[0].opt
     totals = [source.number_lines(spark) for source in sources]
     log(f"spark: {sum(totals):,} rows in {sum(len(s.starts) for s in sources)} blocks")
     splitter = PartSplitter(opt, _order_bounds(spark, sources[0], totals[0]) if
                             opt.order_by else ())
     fields, rows, label_values = _fit(spark, sources, splitter, log)
-    check_scan(scanning, sources_info, stamps)
+    scanned()
     if rows[0] == 0:
         raise DataError(opt.paths[0], None, "no training rows (check the split)")
     fmap = FeatureMap(fields, opt.min_count, opt.label)
@@ -359,20 +374,29 @@ def prepare_spark(opt: PrepareOptions, output, *, command: str, log, shards: int
     oov, records = _encode(spark, sources, splitter, fmap, folder, rows, log)
     write_manifest(folder, _number_shards(folder, records), engine="spark",
                    options={**output.options, "spark_master": spark.sparkContext.master})
-    for path, before in stamps.items():
-        check_unchanged(path, before)
-    fmap = with_info(fmap, opt, rows=rows, sources=[sources_info[p] for p in opt.paths], oov=oov,
-                     command=command, seconds=time.time() - t0, label_values=label_values,
-                     engine="spark")
-    return output.finish(folder, fmap)
+    return fmap, rows, oov, label_values
 
 
-def _partition_size(spark, sources: list, shards: int | None) -> None:
-    """With --shards N, blocks of about 1/N of the input (a gzip file is one block)."""
-    if shards:
-        size = sum(os.path.getsize(s.path) for s in sources)
-        spark.conf.set("spark.sql.files.maxPartitionBytes", str(max(size // shards + 1, 1 << 16)))
-        spark.conf.set("spark.sql.files.openCostInBytes", "0")
+@contextlib.contextmanager
+def _partition_size(spark, sources: list, shards: int | None):
+    """With --shards N, blocks of about 1/N of the input (a gzip file is one block): Spark's
+    split size min(maxPartitionBytes, max(openCostInBytes, bytes / minPartitionNum)) made
+    bytes / N for this run, the session's settings put back after."""
+    if not shards:
+        yield
+        return
+    size = sum(os.path.getsize(s.path) for s in sources)
+    settings = {"spark.sql.files.maxPartitionBytes": str(max(size // shards + 1, 1 << 12)),
+                "spark.sql.files.openCostInBytes": "0",
+                "spark.sql.files.minPartitionNum": str(shards)}
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.unset(key) if value is None else spark.conf.set(key, value)
 
 
 def _mapped(spark, sources: list, work) -> "DataFrame":
