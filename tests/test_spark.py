@@ -2,9 +2,7 @@
 polars engine (three files, a split column, time order, the seeded hash split, typed
 fields), errors that name the line, sharded output that `--check` verifies. Needs Java
 (pyspark's local mode): missing Java fails in CI, skips elsewhere."""
-import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -93,8 +91,8 @@ def _same(a_dir, b_dir, dense_tol=0.0):
 
 
 def _both(tmp_path, spark, opt, **kw):
-    a = prepare(opt, str(tmp_path / "polars"))
-    b = prepare(opt, str(tmp_path / "spark"), engine="spark", spark=spark, **kw)
+    prepare(opt, str(tmp_path / "polars"))
+    prepare(opt, str(tmp_path / "spark"), engine="spark", spark=spark, **kw)
     return _same(tmp_path / "polars", tmp_path / "spark")
 
 

@@ -13,10 +13,20 @@ def count_pass(opt: PrepareOptions, splitter: Splitter, log
                ) -> tuple[tuple[Field, ...], list[int], dict]:
     """The fields fitted on the training rows, the rows per split, and {label value: rows}
     over the training rows when --positive names the positive value (else {})."""
+    fitters, rows, labels, _ = fit_rows(opt, ((batch, start, split) for _, _, batch, start, split, _
+                                              in checked_rows(opt, splitter)), log)
+    return tuple(f.field() for f in fitters), rows, label_values(labels)
+
+
+def fit_rows(opt: PrepareOptions, batches, log=lambda *_: None):
+    """Each field's Fitter over the training rows of (batch, first row, split) triples, the
+    rows per split, the label values counted (--positive) and the first row seen (pass one;
+    the Spark engine runs it per partition)."""
     import polars as pl
     fitters = [KINDS[kind].fitter(name, opt) for name, kind in opt.fields]
-    labels, rows = ValueCounts(), [0, 0, 0]
-    for _, _, batch, start, split, _ in checked_rows(opt, splitter):
+    labels, rows, first = ValueCounts(), [0, 0, 0], None
+    for batch, start, split in batches:
+        first = start if first is None else first
         train = batch.filter(pl.Series(split == 0))
         for fitter in fitters:
             fitter.add(train[fitter.name])
@@ -24,7 +34,7 @@ def count_pass(opt: PrepareOptions, splitter: Splitter, log
             labels.add(train[opt.label].cast(pl.String))
         rows = [r + int((split == s).sum()) for s, r in enumerate(rows)]
         log(f"counted {sum(rows):,} rows")
-    return tuple(f.field() for f in fitters), rows, label_values(labels)
+    return fitters, rows, labels, first
 
 
 def label_values(labels: ValueCounts) -> dict:

@@ -39,10 +39,11 @@ import numpy as np
 
 from ..errors import DataError
 from ..featuremap import FeatureMap
-from ..fieldkinds import KINDS, OverLength, ValueCounts
+from ..fieldkinds import KINDS, OverLength
 from ..shards import file_sha256, shard_name, write_manifest
 from ..tabular import CRITEO_FIELDS
 from ..textfile import check_unchanged, stamp
+from .counting import fit_rows
 from .encoding import Shares, raw_facts
 from .options import SPLITS, PrepareOptions
 from .readers import SOURCES, _numbers, check_header, first_line, wanted
@@ -244,18 +245,8 @@ def _guarded(source: Source, work):
 def _fit_part(source: Source, splitter: Splitter, batches):
     """Job 3 on one partition: value counts and scalars of each field's Fitter over the
     training rows, rows per split, and (--positive) the training label values."""
-    import polars as pl
-    opt = source.opt
-    fitters = [KINDS[kind].fitter(name, opt) for name, kind in opt.fields]
-    values, rows, first = ValueCounts(), [0, 0, 0], None
-    for batch, start, split, _ in _checked(source, splitter, batches):
-        first = start if first is None else first
-        train = batch.filter(pl.Series(split == 0))
-        for fitter in fitters:
-            fitter.add(train[fitter.name])
-        if opt.positive is not None:
-            values.add(train[opt.label].cast(pl.String))
-        rows = [r + int((split == s).sum()) for s, r in enumerate(rows)]
+    fitters, rows, values, first = fit_rows(source.opt, (
+        (batch, start, split) for batch, start, split, _ in _checked(source, splitter, batches)))
     records = [_record("rows", s, count=r) for s, r in enumerate(rows)]
     order = float(source.index * 2 ** 40 + (first or 0))
     for j, fitter in enumerate(fitters):
@@ -399,7 +390,7 @@ def _partition_size(spark, sources: list, shards: int | None):
             spark.conf.unset(key) if value is None else spark.conf.set(key, value)
 
 
-def _mapped(spark, sources: list, work) -> "DataFrame":
+def _mapped(spark, sources: list, work):
     """The union over the files of `work(source)` applied to each partition of its lines."""
     frames = [s.lines(spark).mapInArrow(_guarded(s, work(s)), RECORD) for s in sources]
     return functools.reduce(lambda a, b: a.unionByName(b), frames)
