@@ -166,6 +166,15 @@ def test_check_names_a_damaged_shard(tmp_path, spark):
         check_prepared(out)
 
 
+def test_a_gzip_file_spark_cannot_recognise_is_named(tmp_path, spark):
+    import gzip
+    path = tmp_path / "day.txt"
+    path.write_bytes(gzip.compress(b"1\t" + b"\t" * 38 + b"\n"))
+    with pytest.raises(DataError, match="gzip-compressed but not named .gz"):
+        prepare(PrepareOptions(kind="criteo", paths=(str(path),)), str(tmp_path / "p"),
+                engine="spark", spark=spark)
+
+
 def test_without_pyspark_one_line_names_the_extra(monkeypatch):
     import sys
     from dcnmix.data.prepare.spark import session

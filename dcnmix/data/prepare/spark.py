@@ -46,7 +46,7 @@ from ..textfile import check_unchanged, stamp
 from .counting import fit_rows
 from .encoding import Shares, raw_facts
 from .options import SPLITS, PrepareOptions
-from .readers import SOURCES, _numbers, check_header, first_line, wanted
+from .readers import SOURCES, _numbers, check_header, first_line, is_gzip, wanted
 from .rows import check_fields, labels
 from .scan import check_scan, scan_sources
 from .splits import Splitter, sort_keys
@@ -85,6 +85,9 @@ class Source:
 
     def __init__(self, index: int, path: str, opt: PrepareOptions, extra: tuple):
         self.index, self.path, self.opt = index, path, opt
+        if is_gzip(path) and not path.endswith(".gz"):
+            raise DataError(path, None, "is gzip-compressed but not named .gz: Spark decompresses "
+                                        "by the name; rename it FILE.gz")
         with_label = check_header(path, opt, extra)
         if opt.kind == "criteo":
             self.names = [*([opt.label] if with_label else []), *CRITEO_FIELDS]
