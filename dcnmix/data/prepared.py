@@ -104,14 +104,7 @@ def _open_sharded(folder: str, manifest: dict) -> tuple:
     from .streaming import ShardStream
     fmap = load_feature_map(folder)
     rows, schema = fmap.info.get("rows", {}), _schema(fmap)
-    for split in SPLITS:
-        for shard in manifest["splits"][split]:
-            shards.check_shard(folder, shard, sha256=False)
-        total = sum(int(s["rows"]) for s in manifest["splits"][split])
-        if rows.get(split) is not None and total != rows[split]:
-            raise DataError(os.path.join(folder, shards.MANIFEST), None,
-                            f"the {split} shards hold {total:,} rows, feature_map.json records "
-                            f"{rows[split]:,}")
+    shards.check(folder, manifest, rows, sha256=False)
     train = ShardStream(shards.split_shards(folder, "train"), **schema)
     held = []
     for split in ("valid", "test"):
