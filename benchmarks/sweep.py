@@ -31,27 +31,19 @@ from dcnmix.config import OPTIONS, ModelConfig, TrainConfig, model_defaults  # n
 from dcnmix.data import DataSpec  # noqa: E402
 from dcnmix.loop import fit, set_threads  # noqa: E402
 
-REFERENCE = "mix-parallel-1"        # the seed's chosen model, the paired comparison's base
+from dcnmix.experiments import sweep as _command  # noqa: E402
+
+# the seed article's grid, its comparison table and the paired base: declared once, by
+# `dcnmix sweep` (the user's command; this script keeps the benchmark's extras: --tune per
+# cell, --collect-only)
+REFERENCE, SEED_TABLE = _command.REFERENCE, _command.SEED_TABLE
 GRID = list(itertools.product(("mix", "full"), ("parallel", "stacked"), (1, 2, 3, 4)))
-# the seed article's comparison table: cell -> (label, validation AUC, parameters)
-SEED_TABLE = {
-    "fm": ("FM", 0.6274, 361), "ffm": ("FFM", 0.6317, 2953), "pnn": ("PNN*", 0.6342, 29953),
-    "deepfm": ("DeepFM", 0.6322, 12746), "nfm": ("NFM", 0.6329, 10186),
-    "full-parallel-3": ("DCN-parallel-3", 0.6348, 110017),
-    "full-stacked-3": ("DCN-stacked-3", 0.6344, 109857),
-    "mix-parallel-1": ("DCN-Mix-parallel-1", 0.6345, 54501),
-    "mix-stacked-3": ("DCN-Mix-stacked-3", 0.6333, 97869),
-}
 
 
 def cell_options(cell: str, args) -> dict:
     """ModelConfig options of a cell: 'fm' ... 'nfm', or CROSS-METHOD-ORDER for a DCN; the
     shape flags given override the model's own defaults (model_defaults)."""
-    if "-" in cell:
-        cross, method, order = cell.split("-")
-        options = {"model": "dcn", "cross": cross, "method": method, "order_num": int(order)}
-    else:
-        options = {"model": cell}
+    options = _command.cell_options(cell)
     options = {**model_defaults(options["model"]), **options}
     shape = {"emb_num": args.emb_num, "dropout": args.dropout, "hidden_nums":
              tuple(int(h) for h in args.hidden_nums.split(",")) if args.hidden_nums else None}

@@ -6,6 +6,10 @@
     dcnmix predict RUN_DIR --data SPEC [--out FILE.parquet|.csv] [--framework jax|torch]
     dcnmix export RUN_DIR --format stablehlo|onnx --out FILE
     dcnmix svd RUN_DIR [--layer L]
+    dcnmix runs PATH... [--sort test_auc] [--format table|csv|json|md]
+    dcnmix plot RUN... --out FILE.png
+    dcnmix sweep --grid KEY=V,V ... --out DIR [--seeds N] [--frameworks jax,torch] [train flags]
+    dcnmix tune --dataset SPEC --budget-minutes N --out DIR [--space FILE] [train flags]
     dcnmix convert IN OUT --to jax|torch         (parity's converter, a plug-in)
     dcnmix parity [--quick]                      (parity's checks, a plug-in)
 
@@ -23,7 +27,7 @@ import os
 import sys
 
 from . import backends
-from .config import (MODELS, OPTIONS, PRESETS, VARIANT_FIELDS, ConfigError, Inputs, ModelConfig,
+from .config import (MODELS, OPTIONS, PRESETS, RECIPES, VARIANT_FIELDS, ConfigError, Inputs, ModelConfig,
                      TrainConfig, Variant, model_defaults)
 from .data.options import DATA_FIELDS, DataOptions
 from .flags import Formatter, Parser, add_fields, byte_size, csv_list, flag, one_line, positive_int
@@ -65,7 +69,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                              "(docs/variants.md)")
     v.add_argument("--preset", choices=tuple(PRESETS), default="seed")
     add_fields(v, Variant, default_none=True)
-    add_fields(p.add_argument_group("training"), TrainConfig)
+    t = p.add_argument_group("training (docs/training.md)")
+    t.add_argument("--recipe", choices=tuple(RECIPES), default="seed",
+                   help="a named set of training options under the flags given: the seed's "
+                        "defaults, or 'recommended' (embedding L2 0.05, lr decay 0.1, patience "
+                        "3; measured in docs/experiments.md)")
+    add_fields(t, TrainConfig, skip=RECIPE_FIELDS)
+    add_fields(t, TrainConfig, skip=tuple(n for n in TRAIN_FIELDS if n not in RECIPE_FIELDS),
+               default_text=_recipe_default_text)
     so = p.add_argument_group("scale-out (jax; docs/scale-out.md)")
     so.add_argument("--mesh", default=None,
                     help="DATAxMODEL devices, e.g. 4x2: batches split over DATA, the embedding "
@@ -75,6 +86,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                          "'auto' lets JAX detect the cluster (TPU pods, SLURM)")
     so.add_argument("--num-processes", type=positive_int, default=None, help="processes in all")
     so.add_argument("--process-id", type=int, default=None, help="this process's index")
+    lg = p.add_argument_group("logging (docs/experiments.md)")
+    lg.add_argument("--log-every", type=int, default=0, metavar="N",
+                    help="also record the mean training loss of every N steps (metrics.jsonl "
+                         "step lines; TensorBoard train/step_loss); 0: per epoch only")
+    lg.add_argument("--tensorboard", default=None, metavar="DIR",
+                    help="write TensorBoard event files here (pip install 'dcnmix[tensorboard]')")
     d = p.add_argument_group("data: criteo, csv and parquet columns, types, split (docs/data.md)")
     d.add_argument("--synthetic-rows", type=positive_int, default=100_000, help="synthetic: rows")
     add_fields(d, DataOptions)
@@ -125,8 +142,24 @@ def model_options(args) -> dict:
     return options
 
 
+# the training options a recipe sets: their flags are absent from the parsed args unless given
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+RECIPE_FIELDS = tuple(sorted({k for r in RECIPES.values() for k in r}))
+
+
+def _recipe_default_text(name: str) -> str:
+    values = {r: RECIPES[r].get(name, _field_default(TrainConfig, name)) for r in RECIPES}
+    return ", ".join(f"{r} {'none' if v is None else v}" for r, v in values.items())
+
+
+def _field_default(cls, name: str):
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
 def train_config(args) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    """The TrainConfig of the flags: the --recipe's options, the flags given over them."""
+    return TrainConfig.recipe(getattr(args, "recipe", "seed"),
+                              **{n: getattr(args, n) for n in TRAIN_FIELDS if hasattr(args, n)})
 
 
 def data_spec(args):
@@ -146,12 +179,26 @@ def run_train(args, framework: str | None = None) -> int:
     summary, out = train(options, data_spec(args), out=out, framework=framework, train_config=tc,
                          resume=args.resume, overwrite=args.overwrite,
                          progress=not args.no_progress, mesh=mesh, data_budget=args.device_data_budget,
-                         compilation_cache=args.compilation_cache)
+                         compilation_cache=args.compilation_cache, hooks=hooks(args, out),
+                         log_every=args.log_every)
     print(f"best epoch {summary['best_epoch']}: val AUC {summary['val_auc']:.5f}; "
           f"test AUC {summary['test_auc']:.5f}, test logloss {summary['test_logloss']:.5f}; "
           f"{summary['params']:,} parameters; {summary['train_examples_per_s']:,.0f} train ex/s "
           f"-> {out}/summary.json")
     return 0
+
+
+def hooks(args, out: str) -> list:
+    """The run's observers from the logging flags (dcnmix.tracking); --log-every checked."""
+    from .tracking import TensorBoard, need
+    if args.log_every < 0:
+        raise ConfigError("log_every", f"--log-every must be >= 0, got {args.log_every}")
+    if args.tensorboard is None:
+        return []
+    need("tensorboardX", extra="tensorboard", purpose="--tensorboard")   # before any data is read
+    process = os.path.relpath(out, args.out)  # process i > 0 of a scale-out run: its own folder
+    return [TensorBoard(args.tensorboard if process == "." else os.path.join(args.tensorboard,
+                                                                             process))]
 
 
 def _scale_out(args, framework: str):
@@ -361,6 +408,24 @@ def run_svd(args) -> int:
     return 0
 
 
+# the experiment commands (docs/experiments.md): name -> (module of dcnmix.experiments with
+# add_arguments(parser) and run(args), help)
+EXPERIMENT_COMMANDS = {
+    "runs": ("runs", "a table of run folders: model, options, best epoch, AUC, logloss, status"),
+    "plot": ("plot", "training loss and validation AUC / logloss per epoch of runs, as a PNG"),
+    "sweep": ("sweep", "train a grid of options (the seed's order x structure grid), each cell "
+                       "a run folder; resumable"),
+    "tune": ("tune", "search the options within a time budget (optuna), by validation AUC; "
+                     "resumable"),
+}
+
+
+def experiment(name: str):
+    """The module of dcnmix.experiments behind the command `name`."""
+    import importlib
+    return importlib.import_module(f"dcnmix.experiments.{EXPERIMENT_COMMANDS[name][0]}")
+
+
 PLUGIN_HELP = {"convert": "convert a weights file between the frameworks (dcnmix convert -h "
                           "for its options)",
                "parity": "run the JAX <-> PyTorch parity checks (--quick: a subset)"}
@@ -383,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         formatter_class=Formatter, allow_abbrev=False))
     add_svd_arguments(sub.add_parser("svd", help="singular values of a run's cross weights",
                                      formatter_class=Formatter, allow_abbrev=False))
+    for name, (_, text) in EXPERIMENT_COMMANDS.items():
+        experiment(name).add_arguments(sub.add_parser(name, help=text, formatter_class=Formatter,
+                                                      allow_abbrev=False))
     for name in backends.command_names():     # plug-in subcommands (group dcnmix.commands)
         forward = sub.add_parser(name, help=PLUGIN_HELP.get(name, f"{name} (dcnmix {name} -h)"),
                                  add_help=False, allow_abbrev=False)
@@ -422,6 +490,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"train": run_train, "prepare": run_prepare, "predict": run_predict,
                 "export": run_export, "svd": run_svd}
+    if args.command in EXPERIMENT_COMMANDS:
+        return guarded(experiment(args.command).run, args)
     return guarded(commands[args.command], args)
 
 

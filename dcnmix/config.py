@@ -327,6 +327,13 @@ def _positive(name: str, value, allow_zero: bool = False) -> None:
         raise ConfigError(name, f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}")
 
 
+# named sets of training options over TrainConfig's defaults (`dcnmix train --recipe`,
+# TrainConfig.recipe): the seed's, and the one measured better on Frappe
+# (docs/experiments.md "The recommended recipe": embedding L2, lr decay, patience 3)
+RECIPES = {"seed": {},
+           "recommended": {"emb_weight_decay": 0.05, "lr_decay": 0.1, "patience": 3}}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train: the optimiser (dcnmix.optimizers; torch's Adam by default), early
@@ -392,6 +399,14 @@ class TrainConfig:
         if self.lr_decay is not None and not (isinstance(self.lr_decay, (int, float))
                                               and 0 < self.lr_decay < 1):
             raise ConfigError("lr_decay", f"lr_decay must be in (0, 1), got {self.lr_decay!r}")
+
+    @classmethod
+    def recipe(cls, name: str, **fields) -> "TrainConfig":
+        """The options of RECIPES[name], `fields` over them:
+        TrainConfig.recipe("recommended", epochs=30)."""
+        if name not in RECIPES:
+            raise ConfigError("recipe", f"unknown recipe {name!r} (one of {', '.join(RECIPES)})")
+        return cls(**{**RECIPES[name], **fields})
 
     def to_dict(self) -> dict[str, Any]:
         """Every field; those added after run folders were first written (ADDED) only when

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import backends, files
+from . import backends, files, tracking
 from .backends import Trainer, check_supported
 from .config import ModelConfig, TrainConfig, model_defaults
 from .data import Dataset, DataSpec, batch_order, check_ids, fingerprint, split
@@ -43,9 +43,9 @@ def evaluate(trainer: Trainer, dataset: Dataset) -> dict:
 
 
 def train_epoch(trainer: Trainer, train: Dataset, tc: TrainConfig, epoch: int, *,
-                progress: bool, last_good: str) -> tuple[float, float]:
-    """One epoch of shuffled batches: (mean training loss, seconds). A non-finite loss stops
-    training, naming the step, the epoch and the last good checkpoint."""
+                progress: bool, last_good: str) -> tuple[np.ndarray, float]:
+    """One epoch of shuffled batches: (each step's training loss, seconds). A non-finite loss
+    stops training, naming the step, the epoch and the last good checkpoint."""
     from tqdm import tqdm
     bar = tqdm(total=len(train), desc=f"epoch {epoch + 1}", unit="ex", unit_scale=True,
                disable=not progress, leave=False, file=sys.stderr)
@@ -70,7 +70,15 @@ def train_epoch(trainer: Trainer, train: Dataset, tc: TrainConfig, epoch: int, *
         raise TrainingError(f"non-finite training loss at step {bad[0] + 1} of epoch {epoch + 1} "
                             f"(global step {epoch * len(step_losses) + bad[0] + 1}); last good "
                             f"checkpoint: {last_good}")
-    return float(step_losses.mean()), seconds
+    return step_losses, seconds
+
+
+def step_means(step_losses: np.ndarray, epoch: int, every: int) -> list[list]:
+    """[[global step, mean loss of the `every` steps ending there], ...] of one epoch (the
+    last window may be shorter); global steps count from 1 across epochs."""
+    n = len(step_losses)
+    ends = list(range(every, n, every)) + [n]
+    return [[epoch * n + end, float(step_losses[max(0, end - every):end].mean())] for end in ends]
 
 
 def _finished(chunk, bar) -> np.ndarray:
@@ -179,18 +187,24 @@ def _start(folder: RunFolder, trainer: Trainer, cfg, tc, identity, resume: bool,
     return progress
 
 
-def _epoch(folder, trainer, cfg, tc, splits, progress: Progress, identity, show: bool, log) -> None:
-    """Train one epoch, evaluate, keep the best weights, decay lr, write the checkpoint."""
+def _epoch(folder, trainer, cfg, tc, splits, progress: Progress, identity, show: bool, log,
+           log_every: int = 0) -> dict:
+    """Train one epoch, evaluate, keep the best weights, decay lr, write the checkpoint;
+    returns the epoch's history row (with log_every, its per-step losses under step_loss)."""
     train, valid, _ = splits
     epoch = progress.epochs_done
     last_good = f"{folder.checkpoint_dir} (after epoch {epoch})" if epoch else "none (first epoch)"
-    loss, seconds = train_epoch(trainer, train, tc, epoch, progress=show, last_good=last_good)
+    step_losses, seconds = train_epoch(trainer, train, tc, epoch, progress=show, last_good=last_good)
+    loss = float(step_losses.mean())
     check_divergence(progress, loss, tc, last_good)
     metrics = evaluate(trainer, valid)
     improved = metrics["auc"] > progress.best["auc"]
-    progress.history.append({"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
-                             "val_logloss": metrics["logloss"], "seconds": seconds,
-                             "examples_per_s": len(train) / seconds, "lr": progress.lr})
+    row = {"epoch": epoch + 1, "train_loss": loss, "val_auc": metrics["auc"],
+           "val_logloss": metrics["logloss"], "seconds": seconds,
+           "examples_per_s": len(train) / seconds, "lr": progress.lr}
+    if log_every:
+        row["step_loss"] = step_means(step_losses, epoch, log_every)
+    progress.history.append(row)
     progress.train_seconds += seconds
     if improved:
         progress.best = {"epoch": epoch + 1, "auc": metrics["auc"], "logloss": metrics["logloss"]}
@@ -204,6 +218,7 @@ def _epoch(folder, trainer, cfg, tc, splits, progress: Progress, identity, show:
     log(f"epoch {epoch + 1}: loss {loss:.5f}  val AUC {metrics['auc']:.5f}  "
         f"val logloss {metrics['logloss']:.5f}  {len(train) / seconds:,.0f} ex/s"
         + ("  *" if improved else ""))
+    return row
 
 
 def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall0, test) -> dict:
@@ -212,8 +227,8 @@ def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall
             "data": data.resolved().to_dict() if data is not None else None,
             "params": trainer.n_params, "epochs_run": progress.epochs_done,
             "best_epoch": progress.best["epoch"], "val_auc": progress.best["auc"],
-            "val_logloss": progress.best["logloss"], "test_auc": test["auc"],
-            "test_logloss": test["logloss"], "train_seconds": progress.train_seconds,
+            "val_logloss": progress.best["logloss"], "test_auc": test and test["auc"],
+            "test_logloss": test and test["logloss"], "train_seconds": progress.train_seconds,
             "wall_seconds_this_process": time.time() - wall0,
             "train_examples_per_s": len(train) * progress.epochs_done / max(progress.train_seconds, 1e-9),
             "rows": {"train": len(train), "valid": len(valid), "test": len(test_set)},
@@ -222,33 +237,49 @@ def _summary(trainer, cfg, tc, splits, progress: Progress, framework, data, wall
 
 def fit(cfg: ModelConfig, tc: TrainConfig, splits, out: str, *, framework: str = "jax",
         resume: bool = False, overwrite: bool = False, progress: bool = True, log=print,
-        mesh=None, data: DataSpec | None = None, data_budget: int | None = None) -> dict:
+        mesh=None, data: DataSpec | None = None, data_budget: int | None = None,
+        hooks=(), log_every: int = 0, test: bool = True) -> dict:
     """Train with early stopping; returns the summary (also written to out/summary.json).
 
     data: the spec the splits came from, recorded in the run folder and checked on resume.
     The folder is locked for this process; one that holds a run needs resume or overwrite.
     mesh: a jax.sharding.Mesh (dcnmix_jax.sharding) to train data-parallel with the table
-    row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh."""
+    row-sharded; the checkpoints do not depend on it, so a run may resume on another mesh.
+    hooks: observers of each epoch (dcnmix.tracking: TensorBoard; a search's pruner), told
+    every history row after its checkpoint is written; one may raise to stop the run (its
+    folder then resumes). log_every: also record the mean loss of every N steps
+    (metrics.jsonl step lines). test=False: no test metrics (a search looks at validation
+    only; summary test_auc is null). A run stopped by TrainingError (divergence, a
+    non-finite loss) leaves OUT/failed.json saying why."""
     check_supported(framework, cfg, tc, mesh=mesh is not None)
     check_data(splits, cfg)
     check_splits(splits)
     folder = RunFolder(out)
     folder.claim(resume=resume, overwrite=overwrite)
+    state = identity = None
     try:
         folder.prepare()
         folder.save_feature_map(splits[0].vocab)
         trainer = make_trainer(framework, cfg, tc, mesh, data_budget)
         identity = run_identity(cfg, tc, framework, data, splits)
         state = _start(folder, trainer, cfg, tc, identity, resume, log)
+        tracking.start(hooks, folder=folder.out, config=cfg, train_config=tc, progress=state)
         wall0 = time.time()
         while state.epochs_done < tc.epochs and not should_stop(state, tc):
-            _epoch(folder, trainer, cfg, tc, splits, state, identity, progress, log)
+            row = _epoch(folder, trainer, cfg, tc, splits, state, identity, progress, log,
+                         log_every)
+            tracking.epoch(hooks, row)
         trainer.load_arrays(folder.load_weights("best.safetensors", cfg, run_id=state.run_id))
         summary = _summary(trainer, cfg, tc, splits, state, framework, data, wall0,
-                           evaluate(trainer, splits[2]))
+                           evaluate(trainer, splits[2]) if test else None)
         folder.write_summary({**summary, "run_id": state.run_id})
+        folder.clear_failure()
         return summary
+    except TrainingError as exc:    # a diverging or non-finite loss (the splits passed above)
+        folder.write_failure("diverged", str(exc), state.epochs_done if state else 0, identity)
+        raise
     finally:
+        tracking.close(hooks)
         folder.release()
 
 
@@ -323,7 +354,7 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
           overwrite: bool = False, progress: bool = True,
           log=print, mesh=None, threads: int | None = None,
           data_budget: int | None = None, compilation_cache: str | None = "default",
-          **data_options) -> Trained:
+          hooks=(), log_every: int = 0, **data_options) -> Trained:
     """Train a DCN or a baseline in either framework and write its run folder; the CLI is a
     thin layer over it.
 
@@ -337,6 +368,8 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
     data_budget: bytes of training data kept on the device (JAX); a larger split streams.
     compilation_cache: where compiled programs are kept between runs ('default': the user's
     cache folder; 'off'; or a folder; see use_compilation_cache).
+    hooks, log_every: observers of each epoch (dcnmix.tracking.TensorBoard) and per-step
+    loss records, as in `fit`.
 
     data may be a DataFrame (polars or pandas) or an Arrow table of raw columns, typed by
     `data_options` (the DataOptions fields; the same options as `dcnmix prepare`):
@@ -359,5 +392,5 @@ def train(config, data="synthetic", *, out: str = "runs/latest", framework: str 
         f"{splits[0].field_num} fields, {splits[0].feat_dim:,} ids; {framework} {config}")
     summary = fit(config, tc, splits, out, framework=framework, resume=resume,
                   overwrite=overwrite, progress=progress, log=log, mesh=mesh, data=spec,
-                  data_budget=data_budget)
+                  data_budget=data_budget, hooks=hooks, log_every=log_every)
     return Trained(summary, os.fspath(out))

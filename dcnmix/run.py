@@ -5,6 +5,7 @@
     OUT/metrics.jsonl        one line per finished epoch
     OUT/feature_map.json     how raw rows become ids (criteo, csv, parquet, prepared data)
     OUT/summary.json         the run's result: config, data, parameters, metrics, times
+    OUT/failed.json          why training stopped without a result (diverged, non-finite loss)
     OUT/checkpoint/run.json  the resume record: identity, history, best, lr, state file name
     OUT/checkpoint/epoch-N-state.{msgpack,pt}   the backend's whole state after epoch N
 
@@ -32,7 +33,7 @@ from .weights import WeightsError, atomic_write_bytes, load, save, write_json
 
 # what a run leaves in its folder; --overwrite removes exactly these
 RUN_FILES = ("init.safetensors", "best.safetensors", "metrics.jsonl", "summary.json",
-             "feature_map.json", "checkpoint")
+             "feature_map.json", "failed.json", "checkpoint")
 
 
 class RunError(RuntimeError):
@@ -189,12 +190,23 @@ class RunFolder:
         for old in os.listdir(self.checkpoint_dir):
             if old.startswith("epoch-") and old != state_name:
                 files.remove(os.path.join(self.checkpoint_dir, old))
-        atomic_write_bytes(self.path("metrics.jsonl"),
-                           "".join(json.dumps(h) + "\n" for h in progress.history).encode())
+        atomic_write_bytes(self.path("metrics.jsonl"), metrics_lines(progress.history).encode())
 
     # ---------------------------------------------------------------- result
     def write_summary(self, summary: dict) -> None:
         write_json(self.path("summary.json"), summary)
+
+    def write_failure(self, status: str, error: str, epochs_done: int,
+                      identity: dict | None = None) -> None:
+        """failed.json: the run stopped without a result (status 'diverged' or 'failed'),
+        with its identity (config, framework, train options) for `dcnmix runs`."""
+        write_json(self.path("failed.json"), {"status": status, "error": error,
+                                              "epochs_done": epochs_done, "identity": identity})
+
+    def clear_failure(self) -> None:
+        """A run that finishes (after a resume) no longer carries an earlier failure."""
+        if os.path.lexists(self.path("failed.json")):
+            files.remove(self.path("failed.json"))
 
     def read_summary(self) -> dict:
         return self._read_json(self.path("summary.json"))
@@ -219,6 +231,33 @@ class RunFolder:
         if not isinstance(data, dict):
             raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}")
         return data
+
+
+def metrics_lines(history: list) -> str:
+    """metrics.jsonl: per epoch, its step lines ({"epoch", "step", "train_loss"}: the mean loss
+    of the steps up to global step `step`, with --log-every) then its epoch line (the history
+    row, which has val_auc)."""
+    lines = []
+    for row in history:
+        lines += [{"epoch": row["epoch"], "step": step, "train_loss": loss}
+                  for step, loss in row.get("step_loss", ())]
+        lines.append({k: v for k, v in row.items() if k != "step_loss"})
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def read_metrics(path: str) -> tuple[list, list]:
+    """(epoch lines, step lines) of a metrics.jsonl (metrics_lines); a torn or foreign line
+    is skipped."""
+    epochs, steps = [], []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                (steps if "step" in row else epochs).append(row)
+    return epochs, steps
 
 
 def _differences(stored, current, where: str = "") -> list[str]:

@@ -95,6 +95,8 @@ def test_non_finite_loss_names_step_epoch_and_checkpoint(tmp_path, capsys):
     assert main([*SMALL, "--lr", "1e30", "--epochs", "3", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "non-finite training loss at step" in err and "epoch" in err and "checkpoint" in err
+    failed = json.loads((tmp_path / "x" / "failed.json").read_text())   # `dcnmix runs`: diverged
+    assert failed["status"] == "diverged" and failed["error"] in err and failed["epochs_done"] == 0
 
 
 def test_unwritable_output_fails_before_training(tmp_path, capsys):
