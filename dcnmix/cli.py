@@ -1,4 +1,4 @@
-"""The `dcnmix` command: train, prepare, predict, export, svd, convert, parity. A thin layer over the Python API.
+"""The `dcnmix` command: train, prepare, predict, export, svd, runs, plot, sweep, tune, convert, parity. A thin layer over the Python API.
 
     dcnmix train [--dataset SPEC] [--framework jax|torch] [--model dcn|fm|...|dnn|crossnet]
                  [model, variant, training flags]

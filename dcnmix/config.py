@@ -350,6 +350,9 @@ class TrainConfig:
                                        "and sgd, as torch's; decoupled for adamw")
     emb_weight_decay: float | None = _option(None, "L2 on the embedding table alone "
                                                    "(default: --weight-decay)")
+    clip_norm: float | None = _option(None, "clip the gradients' global L2 norm to this before "
+                                            "the optimiser, as torch.nn.utils.clip_grad_norm_ "
+                                            "(the DCN-V2 paper's 10); none: off")
     embedding_optimizer: str = _option("dense", "jax: 'lazy' updates only the embedding rows "
                                                 "of each batch (large tables)", EMBEDDING_OPTIMIZERS)
     lr_decay: float | None = _option(None, "multiply the learning rate by this after each epoch "
@@ -384,6 +387,11 @@ class TrainConfig:
         if self.emb_weight_decay is not None:
             _positive("emb_weight_decay", self.emb_weight_decay, allow_zero=True)
         _positive("momentum", self.momentum, allow_zero=True)
+        if self.clip_norm is not None:
+            _positive("clip_norm", self.clip_norm)
+            if self.embedding_optimizer == "lazy":
+                raise ConfigError("clip_norm", "--embedding-optimizer lazy never forms the whole "
+                                               "gradient that clipping needs: use dense")
         if isinstance(self.shuffle_buffer, bool) or not isinstance(self.shuffle_buffer, int) or \
                 self.shuffle_buffer < 0:
             raise ConfigError("shuffle_buffer", f"shuffle_buffer must be an integer >= 0 (0: "
@@ -416,7 +424,7 @@ class TrainConfig:
 
 
 # TrainConfig fields added after run folders were first written, with their defaults
-ADDED = {"optimizer": "adam", "momentum": 0.0, "shuffle_buffer": 1_000_000}
+ADDED = {"optimizer": "adam", "momentum": 0.0, "shuffle_buffer": 1_000_000, "clip_norm": None}
 
 
 def _default(cls, name: str):

@@ -109,9 +109,23 @@ BUILDERS = {
 }
 
 
+def clip_by_global_norm_like_torch(max_norm: float) -> optax.GradientTransformation:
+    """torch.nn.utils.clip_grad_norm_: g * min(max_norm / (||g|| + 1e-6), 1), ||g|| the norm
+    over every gradient. (optax.clip_by_global_norm has no 1e-6 and leaves g alone below the
+    norm; hand-written so that float64 training is identical in both frameworks.)"""
+    def update(updates, state, params=None):
+        norm = optax.tree.norm(updates)
+        scale = jnp.minimum(max_norm / (norm + 1e-6), 1.0)
+        return jax.tree_util.tree_map(lambda g: g * scale.astype(g.dtype), updates), state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    """The optax chain of tc.optimizer with tc's learning rate and weight decay."""
-    return BUILDERS[tc.optimizer](tc)
+    """The optax chain of tc.optimizer with tc's learning rate and weight decay, after the
+    gradients are clipped (tc.clip_norm)."""
+    tx = BUILDERS[tc.optimizer](tc)
+    return tx if tc.clip_norm is None else optax.chain(
+        clip_by_global_norm_like_torch(tc.clip_norm), tx)
 
 
 def set_learning_rate(opt_state, lr: float):

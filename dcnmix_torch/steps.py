@@ -11,14 +11,18 @@ from dcnmix.backends import predict_in_batches
 from .inputs import to_torch
 
 
-def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray) -> float:
+def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray, *,
+               clip_norm: float | None = None) -> float:
     """One step of mean binary cross-entropy on logits; returns the loss. `ids`: a batch
-    (dcnmix.data.features: ids, or a typed dict)."""
+    (dcnmix.data.features: ids, or a typed dict); clip_norm: the gradients' global norm is
+    clipped to it first (torch.nn.utils.clip_grad_norm_)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     logits = model.logits(to_torch(ids))
     loss = F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels, dtype=logits.dtype))
     loss.backward()
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
     return float(loss.detach())
 

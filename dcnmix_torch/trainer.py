@@ -33,6 +33,7 @@ class TorchTrainer:
         if tc.dtype == "float64":
             self.model = self.model.double()
         self.optimizer = make_optimizer(self.model, tc)
+        self.clip_norm = tc.clip_norm
         self.n_params = count_params(self.model)
 
     def train_chunks(self, dataset, order: list[np.ndarray]):
@@ -40,7 +41,8 @@ class TorchTrainer:
         from dcnmix.data.features import take
         inputs = dataset.inputs
         for b in order:
-            yield len(b), [train_step(self.model, self.optimizer, take(inputs, b), dataset.labels[b])]
+            yield len(b), [train_step(self.model, self.optimizer, take(inputs, b), dataset.labels[b],
+                                      clip_norm=self.clip_norm)]
 
     def notes(self) -> dict:
         return {}

@@ -206,13 +206,21 @@ OPTIMIZER_CASES = {"adam": dict(weight_decay=1e-3), "adamw": dict(weight_decay=1
                    "sgd": dict(lr=5e-2, momentum=0.9, weight_decay=1e-3)}
 
 
+# gradient clipping's row: a norm small enough that most steps clip (the paper's is 10)
+CLIP_CASE = dict(clip_norm=0.05, weight_decay=1e-3)
+
+
 def optimizer_rows(cfg: ModelConfig, train, valid, *, epochs: int = 2) -> Iterator[Row]:
-    """Float64 training of `cfg` under every optimiser: identical per epoch in both frameworks."""
+    """Float64 training of `cfg` under every optimiser, then with --clip-norm: identical per
+    epoch in both frameworks."""
     from dcnmix.optimizers import NAMES
     for optimizer in NAMES:
         tc = TrainConfig(batch_size=256, optimizer=optimizer, **OPTIMIZER_CASES.get(optimizer, {}))
         yield from check_training(cfg, train, valid, epochs=epochs, tc=tc,
                                   label=f"training, --optimizer {optimizer}")[0]
+    yield from check_training(cfg, train, valid, epochs=epochs,
+                              tc=TrainConfig(batch_size=256, **CLIP_CASE),
+                              label=f"training, --clip-norm {CLIP_CASE['clip_norm']}")[0]
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None,

@@ -157,7 +157,7 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, tc: TrainConfig,
         t_aucs, j_aucs = [], []
         for epoch in range(epochs):
             for ids, labels in batches(train, tc.batch_size, seed=shuffle_seed, epoch=epoch):
-                t_step(model, optimizer, ids, labels)
+                t_step(model, optimizer, ids, labels, clip_norm=tc.clip_norm)
                 state, _ = train_step(state, ids, labels)
             t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.inputs)))
             j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.inputs)))

@@ -166,13 +166,14 @@ def test_optimisers_train_from_the_cli_and_record_themselves(tmp_path, framework
 
 def test_float64_training_is_identical_per_optimiser():
     """parity's optimiser rows: each optimiser's torch and optax forms train a DCN to the same
-    validation AUC per epoch and the same parameters (float64, same batches)."""
+    validation AUC per epoch and the same parameters (float64, same batches); and so does
+    gradient clipping (--clip-norm)."""
     from dcnmix.data import split, synthetic
     from parity.checks import config_for, optimizer_rows
     train, valid, _ = split(synthetic(n=2000, seed=0), (0.8, 0.1, 0.1), seed=0)
     cfg = config_for(1, "parallel", "mix", emb_num=4, hidden_nums=(16,), r=4)
     rows = list(optimizer_rows(cfg, train, valid, epochs=2))
-    assert len(rows) == 8
+    assert len(rows) == 10 and sum("--clip-norm" in r.check for r in rows) == 2
     failed = [(r.check, r.error, r.bound, r.detail) for r in rows if not r.passed]
     assert not failed
 
@@ -219,3 +220,33 @@ def test_the_docs_and_help_name_every_registered_model_and_optimiser(capsys):
     assert listed == list(models.names())
     assert training.split("`--optimizer ", 1)[1].split("`", 1)[0].split("|") == list(optimizers.NAMES)
     assert "{" + ",".join(models.names()) + "}" in help_text.replace("\n", "").replace(" ", "")
+
+
+def test_clip_norm_is_torchs_clip_grad_norm():
+    """dcnmix_jax's clipping scales as torch.nn.utils.clip_grad_norm_ does (above and below the
+    norm), and --clip-norm is refused where the gradients are never whole (lazy)."""
+    import jax
+    import numpy as np
+    import torch
+    from dcnmix.config import ConfigError, TrainConfig
+    from dcnmix_jax.optim import clip_by_global_norm_like_torch
+    from parity.harness import x64
+    rng = np.random.default_rng(0)
+    grads = {"a": rng.normal(size=(5, 3)), "b": rng.normal(size=(7,))}
+    norm = float(np.sqrt(sum((g ** 2).sum() for g in grads.values())))
+    for max_norm in (norm / 4, norm * 4):
+        tensors = {k: torch.tensor(v) for k, v in grads.items()}
+        for t in tensors.values():
+            t.grad = t.detach().clone()
+        torch.nn.utils.clip_grad_norm_(list(tensors.values()), max_norm)
+        tx = clip_by_global_norm_like_torch(max_norm)
+        with x64(True):
+            clipped, _ = tx.update(jax.tree_util.tree_map(jax.numpy.asarray, grads), tx.init(grads))
+            for k in grads:
+                np.testing.assert_allclose(np.asarray(clipped[k]), tensors[k].grad.numpy(),
+                                           rtol=1e-15)
+        assert (max_norm < norm) == (np.abs(tensors["a"].grad.numpy()).max() < np.abs(grads["a"]).max())
+    with pytest.raises(ConfigError, match="--embedding-optimizer lazy"):
+        TrainConfig(clip_norm=10.0, embedding_optimizer="lazy")
+    with pytest.raises(ConfigError, match="clip_norm must be > 0"):
+        TrainConfig(clip_norm=0.0)
