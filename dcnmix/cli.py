@@ -148,12 +148,8 @@ RECIPE_FIELDS = tuple(sorted({k for r in RECIPES.values() for k in r}))
 
 
 def _recipe_default_text(name: str) -> str:
-    values = {r: RECIPES[r].get(name, _field_default(TrainConfig, name)) for r in RECIPES}
+    values = {r: getattr(TrainConfig.recipe(r), name) for r in RECIPES}
     return ", ".join(f"{r} {'none' if v is None else v}" for r, v in values.items())
-
-
-def _field_default(cls, name: str):
-    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
 def train_config(args) -> TrainConfig:
@@ -188,14 +184,21 @@ def run_train(args, framework: str | None = None) -> int:
     return 0
 
 
-def hooks(args, out: str) -> list:
-    """The run's observers from the logging flags (dcnmix.tracking); --log-every checked."""
-    from .tracking import TensorBoard, need
+def check_logging(args) -> None:
+    """--log-every and --tensorboard (its extra installed), checked before any data is read."""
+    from .tracking import need
     if args.log_every < 0:
         raise ConfigError("log_every", f"--log-every must be >= 0, got {args.log_every}")
+    if args.tensorboard is not None:
+        need("tensorboardX", extra="tensorboard", purpose="--tensorboard")
+
+
+def hooks(args, out: str) -> list:
+    """The run's observers from the logging flags (dcnmix.tracking), checked."""
+    from .tracking import TensorBoard
+    check_logging(args)
     if args.tensorboard is None:
         return []
-    need("tensorboardX", extra="tensorboard", purpose="--tensorboard")   # before any data is read
     process = os.path.relpath(out, args.out)  # process i > 0 of a scale-out run: its own folder
     return [TensorBoard(args.tensorboard if process == "." else os.path.join(args.tensorboard,
                                                                              process))]

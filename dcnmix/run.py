@@ -159,7 +159,7 @@ class RunFolder:
                                 train_seconds=float(record["train_seconds"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError(f"{self.run_json}: not a run record ({type(exc).__name__}: {exc})") from None
-        changed = _differences(stored, json.loads(json.dumps(identity)))
+        changed = _differences(stored, as_recorded(identity))
         if changed:
             raise RunError(f"{self.run_json}: the checkpoint is for another run: "
                            + "; ".join(changed))
@@ -231,6 +231,12 @@ class RunFolder:
         if not isinstance(data, dict):
             raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}")
         return data
+
+
+def as_recorded(value):
+    """`value` as a run record reads it back from JSON (tuples become lists): what a stored
+    record is compared with."""
+    return json.loads(json.dumps(value))
 
 
 def metrics_lines(history: list) -> str:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import missing
 from dcnmix.cli import main
 from dcnmix.run import read_metrics
 
@@ -17,8 +18,19 @@ TINY = ["--synthetic-rows", "1500", "--batch-size", "128", "--no-progress"]
 SMALL_MODEL = ["--hidden-nums", "16", "--emb-num", "4", "--r", "4", "--order-num", "1"]
 
 
+def needed(module: str, reason: str):
+    """An optional library the test needs: imported, else conftest.missing (fails in CI)."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(reason)
+
+
 def test_log_every_and_tensorboard_events_read_by_tensorboard(tmp_path):
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    event_accumulator = needed("tensorboard.backend.event_processing.event_accumulator",
+                               "tensorboard (its event reader) is not installed: pip install "
+                               "'dcnmix[dev]'")
     out, board = tmp_path / "run", tmp_path / "tb"
     assert main(["train", *TINY, *SMALL_MODEL, "--epochs", "2", "--log-every", "3",
                  "--tensorboard", str(board), "--out", str(out)]) == 0
@@ -71,10 +83,12 @@ def test_sweep_makes_the_seed_grid_table_in_both_frameworks_and_resumes(tmp_path
     assert "--grid order_num=one: 'one' is not a value of --order-num" in capsys.readouterr().err
     assert main(["sweep", *TINY, "--grid", "dataset=x", "--out", str(out)]) == 2
     assert "'dataset' is not an option of a run" in capsys.readouterr().err
+    assert main(["sweep", *TINY, "--grid", "r=2", "--log-every", "-1", "--out", str(out)]) == 2
+    assert "--log-every must be >= 0" in capsys.readouterr().err
 
 
 def test_tune_resumes_its_study_after_kill_9(tmp_path):
-    pytest.importorskip("optuna")
+    needed("optuna", "optuna is not installed: pip install 'dcnmix[tune]'")
     out = tmp_path / "tune"
     argv = [sys.executable, "-m", "dcnmix", "tune", "--synthetic-rows", "3000", "--epochs", "30",
             "--patience", "30", "--out", str(out)]

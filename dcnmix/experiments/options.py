@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import os
 
 from ..flags import Parser, csv_list, float_list, int_list
 
@@ -81,6 +82,13 @@ def cell_args(args: argparse.Namespace, options: dict) -> argparse.Namespace:
 def _model_flags() -> set:
     from ..config import ModelConfig
     return {f.name for f in dataclasses.fields(ModelConfig)}
+
+
+def logging_hooks(ns: argparse.Namespace) -> list:
+    """A cell's or a trial's TensorBoard hook (--tensorboard DIR): DIR/<its folder's name>."""
+    from ..tracking import TensorBoard
+    board = getattr(ns, "tensorboard", None)
+    return [TensorBoard(os.path.join(board, os.path.basename(ns.out)))] if board else []
 
 
 def train_parser() -> argparse.ArgumentParser:

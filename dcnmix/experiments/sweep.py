@@ -27,7 +27,7 @@ import os
 import sys
 
 from ..flags import csv_list, positive_int
-from .options import cell_args, parse_grid, run_configs, train_parser
+from .options import cell_args, logging_hooks, parse_grid, run_configs, train_parser
 
 # the seed article's grid: DCN-Mix and DCN-V2, parallel and stacked, 1-4 cross layers
 SEED_GRID = ("cross=mix,full", "method=parallel,stacked", "order_num=1,2,3,4")
@@ -75,10 +75,11 @@ def cells(args, parser) -> list[tuple[str, dict]]:
 
 
 def run(args) -> int:
-    from ..cli import data_spec
+    from ..cli import check_logging, data_spec
     from ..loop import set_threads, use_compilation_cache
     if args.out is None:
         raise ValueError("dcnmix sweep needs --out DIR (the folder of the sweep's runs)")
+    check_logging(args)
     grid = cells(args, train_parser())
     frameworks = args.frameworks or (args.framework,)
     plan = [(fw, name, options, seed) for seed in range(args.seed, args.seed + args.seeds)
@@ -115,33 +116,20 @@ def train_cell(ns, splits, spec) -> tuple[dict, bool]:
     """(summary, finished before) of one cell's run folder: trained, resumed, or read back
     once checked to hold this cell's options."""
     from ..loop import fit
-    from ..run import RunFolder
+    from ..run import RunFolder, as_recorded
     cfg, tc = run_configs(ns, splits)
     folder = RunFolder(ns.out)
     if os.path.exists(folder.path("summary.json")):
         summary = folder.read_summary()
-        if summary.get("config") != _as_json(cfg.to_dict()) \
+        if summary.get("config") != as_recorded(cfg.to_dict()) \
                 or summary.get("framework") != ns.framework \
                 or summary.get("train", {}).get("seed") != tc.seed:
             raise ValueError(f"{ns.out}: trained with other options than this sweep's cell "
                              "(another --out, or remove the folder)")
         return summary, True
     summary = fit(cfg, tc, splits, ns.out, framework=ns.framework, resume=True, progress=False,
-                  log=_quiet, data=spec, log_every=getattr(ns, "log_every", 0),
-                  hooks=_hooks(ns))
+                  log=_quiet, data=spec, log_every=ns.log_every, hooks=logging_hooks(ns))
     return summary, False
-
-
-def _as_json(value):
-    """value as read back from a JSON file (tuples become lists)."""
-    import json
-    return json.loads(json.dumps(value))
-
-
-def _hooks(ns) -> list:
-    from ..tracking import TensorBoard
-    board = getattr(ns, "tensorboard", None)
-    return [TensorBoard(os.path.join(board, os.path.basename(ns.out)))] if board else []
 
 
 def run_row(framework: str, cell: str, options: dict, seed: int, summary: dict) -> dict:

@@ -24,7 +24,8 @@ import time
 
 from ..flags import positive_int
 from . import space as spaces
-from .options import cell_args, run_configs, train_parser
+from ..run import as_recorded
+from .options import cell_args, logging_hooks, run_configs, train_parser
 
 STUDY = "dcnmix-tune"
 
@@ -55,6 +56,8 @@ def run(args) -> int:
         raise ValueError("dcnmix tune needs --out DIR and --budget-minutes N (or --trials N)")
     if args.budget_minutes is not None and not args.budget_minutes > 0:
         raise ValueError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
+    from ..cli import check_logging
+    check_logging(args)
     optuna = _optuna()
     t0 = time.monotonic()
     parser = train_parser()
@@ -102,7 +105,7 @@ def open_study(optuna, args, space: dict):
     if recorded is None:
         study.set_user_attr("setup", setup)
         study.enqueue_trial(spaces.first_trial(space))
-    elif recorded != json.loads(json.dumps(setup)):
+    elif recorded != as_recorded(setup):
         raise ValueError(f"{args.out}: holds a study with another search space or base options "
                          "(the same command resumes it; another --out starts a new one)")
     requeued = list(study.user_attrs.get("requeued", []))
@@ -187,7 +190,8 @@ def one_trial(optuna, study, args, space, parser, splits, spec, budget: Budget) 
     state, value = optuna.trial.TrialState.PRUNED, None
     try:
         cfg, tc = run_configs(ns, splits)
-        summary = _fit(cfg, tc, splits, ns, spec, hooks=[Watch(optuna, trial, budget)])
+        summary = _fit(cfg, tc, splits, ns, spec,
+                       hooks=[Watch(optuna, trial, budget), *logging_hooks(ns)])
         state, value = optuna.trial.TrialState.COMPLETE, summary["val_auc"]
         trial.set_user_attr("val_auc", summary["val_auc"])
     except OutOfTime:
@@ -209,7 +213,7 @@ def one_trial(optuna, study, args, space, parser, splits, spec, budget: Budget) 
 def _fit(cfg, tc, splits, ns, spec, *, hooks, test: bool = False) -> dict:
     from ..loop import fit
     return fit(cfg, tc, splits, ns.out, framework=ns.framework, resume=True, progress=False,
-               log=lambda *_: None, data=spec, hooks=hooks, test=test)
+               log=lambda *_: None, data=spec, hooks=hooks, test=test, log_every=ns.log_every)
 
 
 def _count(study) -> int:
