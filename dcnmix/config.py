@@ -3,7 +3,7 @@
     Variant      the DCN-Mix cross layer's variant options (gate, biases, g, C, initialisation)
     ModelConfig  a model: a DCN (the seed's constructor arguments plus a Variant) or another
                  model of the registry (dcnmix.models: FM, FFM, PNN, DeepFM, NFM, DNN,
-                 CrossNet), by `model`
+                 CrossNet, DCN v1, xDeepFM, AutoInt+, DLRM), by `model`
     TrainConfig  how to train it (optimiser, early stopping, batches, compute dtype)
 
 Framework-free: both frameworks, the weights format, the CLI and parity read the names,
@@ -24,11 +24,13 @@ METHODS = ("parallel", "stacked")
 GATES = ("softmax", "sigmoid", "constant")
 ACTIVATIONS = ("none", "relu", "tanh", "hard_tanh")
 INITS = ("seed", "deepctr", "torchrec")
+KERNEL_INITS = ("seed", "he_normal")
 MIXTURES = ("gemm", "experts", "vmap")
 DTYPES = ("float32", "bfloat16", "float64")
 EMBEDDING_OPTIMIZERS = ("dense", "lazy")
 POOLINGS = ("mean", "sum")
 PRODUCTS = ("inner", "outer", "both")
+INTERACTIONS = ("dot", "cat")
 
 # the models (declared once each in dcnmix.models): their names, the options each has
 # (besides field_num, feat_dim and model itself; the others must keep their defaults, and are
@@ -171,24 +173,37 @@ class ModelConfig:
     field_num: int
     feat_dim: int
     emb_num: int = _option(dataclasses.MISSING, "embedding size per field")
-    order_num: int | None = _option(None, "cross layers")
+    order_num: int | None = _option(None, "cross layers (dcn, crossnet, dcnv1) or self-attention "
+                                          "layers (autoint)")
     r: int = _option(16, "rank of each expert (cross='mix')")
     k: int = _option(4, "experts per cross layer (cross='mix')")
-    dropout: float = _option(0.1, "dropout after each DNN layer")
+    dropout: float = _option(0.1, "dropout after each DNN (tower) layer")
     method: str = _option("parallel", "cross network and DNN side by side or in sequence", METHODS)
     hidden_nums: tuple[int, ...] = _option((128, 64, 32), "DNN widths, comma-separated")
     cross: str = _option("mix", "DCN-Mix's mixture of low-rank experts, or DCN-V2's full-rank "
                                 "layer", CROSS_TYPES)
     variant: Variant = Variant()
     model: str = _option("dcn", "dcn (DCN-Mix or DCN-V2, by --cross), a baseline of the seed's "
-                                "table, dnn or crossnet (docs/baselines.md)", MODELS)
-    batch_norm: bool = _option(True, "pnn, deepfm, nfm: BatchNorm after each DNN layer "
-                                     "(DCN's DNN always has it)")
+                                "table, or one of the DCN-V2 paper's Table 6: dnn, crossnet, "
+                                "dcnv1, xdeepfm, autoint, dlrm (docs/baselines.md)", MODELS)
+    batch_norm: bool = _option(True, "the models with a tower (all but fm, ffm, crossnet, dcn): "
+                                     "BatchNorm after each of its layers (DCN's DNN always has it)")
     product: str = _option("inner", "pnn: inner products (IPNN), outer (OPNN) or both", PRODUCTS)
+    cin_nums: tuple[int, ...] = _option((16, 16, 16), "xdeepfm: feature maps of each CIN layer, "
+                                                      "comma-separated")
+    attention_dim: int = _option(32, "autoint: the width of each self-attention layer's output "
+                                     "(all heads together)")
+    heads: int = _option(2, "autoint: attention heads (attention_dim divisible by them)")
+    bottom_nums: tuple[int, ...] = _option((64,), "dlrm: the bottom MLP's hidden widths over the "
+                                                  "dense values (its last layer is emb_num wide)")
+    interaction: str = _option("dot", "dlrm: the top MLP reads the dot product of every pair of "
+                                      "vectors (DLRM's) or the vectors concatenated (cat, "
+                                      "BARS's Frappe setting)", INTERACTIONS)
     inputs: Inputs = Inputs()
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden_nums", tuple(int(h) for h in self.hidden_nums))
+        for name in ("hidden_nums", "cin_nums", "bottom_nums"):
+            object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
         if isinstance(self.variant, dict):
             object.__setattr__(self, "variant", Variant(**self.variant))
         if isinstance(self.inputs, dict):
@@ -201,8 +216,17 @@ class ModelConfig:
         for name in ("feat_dim", "emb_num", "order_num", "r", "k"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.hidden_nums or min(self.hidden_nums) < 1:
-            raise ConfigError("hidden_nums", f"hidden_nums must be positive sizes, got {self.hidden_nums}")
+        for name in ("hidden_nums", "cin_nums"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                raise ConfigError(name, f"{name} must be positive sizes, got {getattr(self, name)}")
+        if self.bottom_nums and min(self.bottom_nums) < 1:
+            raise ConfigError("bottom_nums", f"bottom_nums must be positive sizes, got {self.bottom_nums}")
+        for name in ("attention_dim", "heads"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(name, f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.attention_dim % self.heads:
+            raise ConfigError("heads", f"attention_dim {self.attention_dim} is not divisible by "
+                                       f"{self.heads} heads")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout", f"dropout must be in [0, 1), got {self.dropout}")
         if self.cross == "full" and self.variant != Variant():
@@ -353,6 +377,13 @@ class TrainConfig:
     clip_norm: float | None = _option(None, "clip the gradients' global L2 norm to this before "
                                             "the optimiser, as torch.nn.utils.clip_grad_norm_ "
                                             "(the DCN-V2 paper's 10); none: off")
+    init: str = _option("seed", "the kernels of every Linear layer: the seed's xavier normal, or "
+                                "he_normal, N(0, 2 / fan_in) as torch's kaiming_normal_ (the "
+                                "DCN-V2 paper's)", KERNEL_INITS)
+    ema: float | None = _option(None, "keep an exponential moving average of the parameters "
+                                      "with this decay (torch's AveragedModel; the DCN-V2 "
+                                      "paper's 0.9999): the evaluated and saved weights are "
+                                      "the averaged ones; none: off")
     embedding_optimizer: str = _option("dense", "jax: 'lazy' updates only the embedding rows "
                                                 "of each batch (large tables)", EMBEDDING_OPTIMIZERS)
     lr_decay: float | None = _option(None, "multiply the learning rate by this after each epoch "
@@ -392,6 +423,12 @@ class TrainConfig:
             if self.embedding_optimizer == "lazy":
                 raise ConfigError("clip_norm", "--embedding-optimizer lazy never forms the whole "
                                                "gradient that clipping needs: use dense")
+        if self.ema is not None:
+            if not (isinstance(self.ema, (int, float)) and 0 < self.ema < 1):
+                raise ConfigError("ema", f"ema must be a decay in (0, 1), got {self.ema!r}")
+            if self.embedding_optimizer == "lazy":
+                raise ConfigError("ema", "--ema averages every parameter each step; the lazy "
+                                         "embedding optimiser updates rows only: use dense")
         if isinstance(self.shuffle_buffer, bool) or not isinstance(self.shuffle_buffer, int) or \
                 self.shuffle_buffer < 0:
             raise ConfigError("shuffle_buffer", f"shuffle_buffer must be an integer >= 0 (0: "
@@ -424,7 +461,8 @@ class TrainConfig:
 
 
 # TrainConfig fields added after run folders were first written, with their defaults
-ADDED = {"optimizer": "adam", "momentum": 0.0, "shuffle_buffer": 1_000_000, "clip_norm": None}
+ADDED = {"optimizer": "adam", "momentum": 0.0, "shuffle_buffer": 1_000_000, "clip_norm": None,
+         "init": "seed", "ema": None}
 
 
 def _default(cls, name: str):

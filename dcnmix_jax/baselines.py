@@ -34,11 +34,13 @@ def _pairs(field_num: int):
 
 
 class Tower(nn.Module):
-    """(Dense -> [TorchBatchNorm] -> ReLU -> Dropout) per hidden size, then Dense -> 1."""
+    """(Dense -> [TorchBatchNorm] -> ReLU -> Dropout) per hidden size, then Dense -> 1 (output
+    off: the last hidden layer's values)."""
 
     hidden_nums: Sequence[int]
     dropout: float = 0.1
     batch_norm: bool = True
+    output: bool = True
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -47,7 +49,7 @@ class Tower(nn.Module):
             if self.batch_norm:
                 x = TorchBatchNorm(name=f"bn_{i}")(x, train=train)
             x = Dropout(self.dropout, deterministic=not train)(nn.relu(x))
-        return TorchDense(1, name="out")(x)[:, 0]
+        return TorchDense(1, name="out")(x)[:, 0] if self.output else x
 
 
 class _Base(nn.Module):

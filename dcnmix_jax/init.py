@@ -67,3 +67,17 @@ def cross_inits(scheme: str, m: int, r: int, k: int) -> dict:
     stds = peer_init_stds(scheme, m, r, k)
     return {"u": normal(stds["u"]), "v": normal(stds["v"]), "c": normal(stds["c"]),
             "bias": zeros, "gate": torch_linear_bias(m)}
+
+
+def he_normal_kernels(variables: dict, cfg, key) -> dict:
+    """`variables` with every Linear kernel [in, out] of the model (dcnmix.models.linear_weights)
+    drawn anew from N(0, 2 / in), untruncated: torch's kaiming_normal_(nonlinearity='relu')
+    (`--init he_normal`; Keras's he_normal truncates at two std-devs)."""
+    from flax import traverse_util
+    from dcnmix.models import linear_weights
+    flat = traverse_util.flatten_dict(variables)
+    for i, entry in enumerate(linear_weights(cfg)):
+        shape = flat[entry.path].shape
+        flat[entry.path] = normal((2.0 / shape[0]) ** 0.5)(jax.random.fold_in(key, i), shape,
+                                                            flat[entry.path].dtype)
+    return traverse_util.unflatten_dict(flat)

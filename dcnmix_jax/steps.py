@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import struct
 from flax.training import train_state
 
 from dcnmix.backends import predict_in_batches
@@ -20,22 +21,36 @@ from .optim import set_learning_rate
 
 
 class TrainState(train_state.TrainState):
-    """flax TrainState plus BatchNorm statistics and the dropout key (folded with the step)."""
+    """flax TrainState plus BatchNorm statistics and the dropout key (folded with the step);
+    with ema_decay (`--ema`), `ema` the parameters' exponential moving average, which
+    variables() (what is evaluated and saved) gives instead of params."""
 
     batch_stats: Any
     dropout_key: jax.Array
+    ema: Any = None
+    ema_decay: float | None = struct.field(pytree_node=False, default=None)
 
     def variables(self) -> dict:
-        return {"params": self.params, "batch_stats": self.batch_stats}
+        params = self.params if self.ema is None else self.ema
+        return {"params": params, "batch_stats": self.batch_stats}
+
+    def with_params(self, params) -> "TrainState":
+        """The state with these parameters (and, with --ema, the average restarted from them)."""
+        return self.replace(params=params, ema=None if self.ema is None else params)
 
     def with_learning_rate(self, lr: float) -> "TrainState":
         return self.replace(opt_state=set_learning_rate(self.opt_state, lr))
 
 
-def create_state(model, variables, tx: optax.GradientTransformation, dropout_key) -> TrainState:
-    """TrainState from initialised (or converted) variables {'params', 'batch_stats'}."""
-    state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                              batch_stats=variables.get("batch_stats", {}), dropout_key=dropout_key)
+def create_state(model, variables, tx: optax.GradientTransformation, dropout_key, *,
+                 ema: float | None = None) -> TrainState:
+    """TrainState from initialised (or converted) variables {'params', 'batch_stats'}; ema: the
+    decay of the parameters' moving average (TrainConfig.ema; None: none kept)."""
+    params = variables["params"]
+    state = TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                              batch_stats=variables.get("batch_stats", {}), dropout_key=dropout_key,
+                              ema=None if ema is None else jax.tree.map(jnp.copy, params),
+                              ema_decay=ema)
     # a strongly typed step: TrainState.create's Python 0 is weakly typed, and the step that
     # comes back from the first jitted call is not, which would cost a second compilation
     return state.replace(step=jnp.zeros((), jnp.int32))
@@ -59,7 +74,26 @@ def step(state: TrainState, ids, labels):
     (state, loss). Jit it yourself (with donate_argnums=0), or use train_step."""
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, state, ids, labels)
-    return state.apply_gradients(grads=grads, batch_stats=batch_stats), loss
+    return average(state, state.apply_gradients(grads=grads, batch_stats=batch_stats)), loss
+
+
+def lerp(start, end, weight: float):
+    """start + weight (end - start) as torch.lerp computes it (the other form above 0.5)."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def average(before: TrainState, after: TrainState) -> TrainState:
+    """`after` with its moving average updated as torch's AveragedModel with
+    get_ema_multi_avg_fn(decay) does (`--ema`): the first step's parameters copied, then
+    ema <- lerp(ema, params, 1 - decay). Without ema_decay, `after` as it is."""
+    if after.ema is None:
+        return after
+    first = before.step == 0
+    ema = jax.tree.map(lambda e, p: jnp.where(first, p, lerp(e, p, 1.0 - after.ema_decay)),
+                       after.ema, after.params)
+    return after.replace(ema=ema)
 
 
 train_step = jax.jit(step, donate_argnums=0)

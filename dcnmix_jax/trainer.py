@@ -16,6 +16,7 @@ from dcnmix.layout import arrays_to_flax, flax_to_arrays
 
 from .dispatch import Dispatch, Timer
 from .host_memory import by_default as keep_freed_memory
+from .init import he_normal_kernels
 from .model import count_params, model_for
 from .optim import make_optimizer
 from .steps import Steps, create_state, predict
@@ -37,7 +38,7 @@ def _dense_or_lazy(model, variables, tc: TrainConfig, dropout_key):
             lazy.lazy_train_batches)
     from . import steps
     tx = make_optimizer(tc)       # jitted: op by op, the optimiser's init compiles ~30 programs
-    state = jax.jit(lambda v, key: create_state(model, v, tx, key), donate_argnums=0)(
+    state = jax.jit(lambda v, key: create_state(model, v, tx, key, ema=tc.ema), donate_argnums=0)(
         variables, dropout_key)      # donated: a large table is not copied
     return state, steps.step, steps.predict_probs, Steps(
         steps.train_step, steps.train_steps, steps.predict_batch, jax.device_put,
@@ -97,6 +98,8 @@ class JaxTrainer:
         # jitted: op by op, init compiles every primitive on its own (building the backend for
         # the Frappe recipe took 8.6 s that way, 6.4 s jitted; benchmarks/RESULTS.md)
         variables = jax.jit(module(cfg.feat_dim).init)(init_key, features.example(cfg))
+        if tc.init == "he_normal":
+            variables = he_normal_kernels(variables, cfg, jax.random.fold_in(init_key, 1))
         self.n_params = count_params(variables["params"])
         if tc.dtype == "float64":
             if jnp.zeros((), "float64").dtype != np.float64:
@@ -260,7 +263,7 @@ class JaxTrainer:
             state = self.state.replace(params=params, batch_stats=v.get("batch_stats", {}),
                                        table=jnp.asarray(v["params"]["embedding"]["embedding"]))
         else:
-            state = self.state.replace(params=v["params"], batch_stats=v.get("batch_stats", {}))
+            state = self.state.with_params(v["params"]).replace(batch_stats=v.get("batch_stats", {}))
         self._set_state(state)
 
     def _set_state(self, state) -> None:
@@ -280,5 +283,7 @@ class JaxTrainer:
         from .lazy import migrate
         from .sharding import resize_tables
         raw = serialization.msgpack_restore(data)
+        if not self.lazy:
+            raw.setdefault("ema", None)   # a checkpoint written before --ema existed
         state = serialization.from_state_dict(self.state, migrate(raw) if self.lazy else raw)
         self._set_state(resize_tables(state, self.model.feat_dim))

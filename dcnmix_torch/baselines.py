@@ -28,9 +28,10 @@ def _linear(input_num: int, output_num: int) -> nn.Linear:
 
 
 class Tower(nn.Module):
-    """(Linear -> [BatchNorm1d] -> ReLU -> Dropout) per hidden size, then Linear -> 1."""
+    """(Linear -> [BatchNorm1d] -> ReLU -> Dropout) per hidden size, then Linear -> 1 (output
+    off: the last hidden layer's values)."""
 
-    def __init__(self, input_num, hidden_nums, dropout=0.1, batch_norm=True):
+    def __init__(self, input_num, hidden_nums, dropout=0.1, batch_norm=True, output=True):
         super().__init__()
         self.hidden_nums, self.batch_norm = tuple(hidden_nums), batch_norm
         for i, width in enumerate(self.hidden_nums):
@@ -39,7 +40,7 @@ class Tower(nn.Module):
                 setattr(self, f"bn_{i}", nn.BatchNorm1d(width))
             input_num = width
         self.dropout = nn.Dropout(p=dropout)
-        self.out = _linear(input_num, 1)
+        self.out = _linear(input_num, 1) if output else None
 
     def forward(self, x):
         for i in range(len(self.hidden_nums)):
@@ -47,7 +48,7 @@ class Tower(nn.Module):
             if self.batch_norm:
                 x = getattr(self, f"bn_{i}")(x)
             x = self.dropout(torch.relu(x))
-        return self.out(x)[:, 0]
+        return x if self.out is None else self.out(x)[:, 0]
 
 
 class _Base(nn.Module):

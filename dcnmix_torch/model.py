@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dcnmix.config import CROSS_TYPES, METHODS, Inputs, Variant
-from dcnmix.models import spec
+from dcnmix.models import linear_weights, spec
 from dcnmix.models.dcn import peer_init_stds
 
 from .inputs import FieldEmbedding
@@ -265,7 +265,12 @@ class CrossNetModel(nn.Module):
         return torch.sigmoid(self.logits(x))
 
 
-def model_for(cfg) -> nn.Module:
+def model_for(cfg, init: str = "seed") -> nn.Module:
     """The torch module of a dcnmix.config.ModelConfig: the class its model declares
-    (dcnmix.models), built with **cfg.kwargs()."""
-    return spec(cfg.model).module("torch")(**cfg.kwargs())
+    (dcnmix.models), built with **cfg.kwargs(); init 'he_normal' (TrainConfig.init) then
+    draws every Linear weight anew with kaiming_normal_ (N(0, 2 / fan_in))."""
+    model = spec(cfg.model).module("torch")(**cfg.kwargs())
+    if init == "he_normal":
+        for entry in linear_weights(cfg):
+            nn.init.kaiming_normal_(model.get_parameter(entry.torch_key).data, nonlinearity="relu")
+    return model

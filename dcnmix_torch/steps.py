@@ -27,6 +27,14 @@ def train_step(model, optimizer, ids: np.ndarray, labels: np.ndarray, *,
     return float(loss.detach())
 
 
+def averaged(model, decay: float):
+    """The moving average of `model`'s parameters (`--ema`): torch's AveragedModel with
+    get_ema_multi_avg_fn(decay), its buffers (BatchNorm statistics) kept equal to the
+    model's; call .update_parameters(model) after each step, evaluate .module."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+
 @torch.no_grad()
 def predict(model, ids: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Eval-mode probabilities for all rows of ids, as float64 numpy."""

@@ -206,21 +206,32 @@ OPTIMIZER_CASES = {"adam": dict(weight_decay=1e-3), "adamw": dict(weight_decay=1
                    "sgd": dict(lr=5e-2, momentum=0.9, weight_decay=1e-3)}
 
 
-# gradient clipping's row: a norm small enough that most steps clip (the paper's is 10)
-CLIP_CASE = dict(clip_norm=0.05, weight_decay=1e-3)
+# the DCN-V2 paper's training options, one row each: gradient clipping at a norm small
+# enough that most steps clip (the paper's is 10); the moving average of the parameters at a
+# decay short enough to move within two epochs (the paper's is 0.9999); He-normal kernels
+PAPER_CASES = {"--clip-norm 0.05": dict(clip_norm=0.05, weight_decay=1e-3),
+               "--ema 0.9": dict(ema=0.9), "--init he_normal --ema 0.99 --clip-norm 1":
+               dict(init="he_normal", ema=0.99, clip_norm=1.0)}
 
 
 def optimizer_rows(cfg: ModelConfig, train, valid, *, epochs: int = 2) -> Iterator[Row]:
-    """Float64 training of `cfg` under every optimiser, then with --clip-norm: identical per
-    epoch in both frameworks."""
+    """Float64 training of `cfg` under every optimiser, then with the paper's options
+    (paper_rows): identical per epoch in both frameworks."""
     from dcnmix.optimizers import NAMES
     for optimizer in NAMES:
         tc = TrainConfig(batch_size=256, optimizer=optimizer, **OPTIMIZER_CASES.get(optimizer, {}))
         yield from check_training(cfg, train, valid, epochs=epochs, tc=tc,
                                   label=f"training, --optimizer {optimizer}")[0]
-    yield from check_training(cfg, train, valid, epochs=epochs,
-                              tc=TrainConfig(batch_size=256, **CLIP_CASE),
-                              label=f"training, --clip-norm {CLIP_CASE['clip_norm']}")[0]
+    yield from paper_rows(cfg, train, valid, epochs=epochs)
+
+
+def paper_rows(cfg: ModelConfig, train, valid, *, epochs: int = 2, cases=None) -> Iterator[Row]:
+    """Float64 training with each of PAPER_CASES (or the named `cases`): --clip-norm, --ema
+    (the averaged weights evaluated and compared) and --init he_normal."""
+    for label in cases or PAPER_CASES:
+        yield from check_training(cfg, train, valid, epochs=epochs,
+                                  tc=TrainConfig(batch_size=256, **PAPER_CASES[label]),
+                                  label=f"training, {label}")[0]
 
 
 def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: None,
@@ -255,6 +266,9 @@ def run_all(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
     if not variants_only and not quick:   # (tests/test_registry.py runs them on a small DCN)
         progress(f"optimisers {name(configs[0])}")
         yield from optimizer_rows(configs[0], train, valid)
+    if not variants_only and quick:       # the paper's options together, one row
+        progress(f"the paper's training options {name(configs[0])}")
+        yield from paper_rows(configs[0], train, valid, cases=tuple(PAPER_CASES)[-1:])
     if not variants_only:
         # every other model (quick: conversion, forward, gradients)
         from parity.models import run_models

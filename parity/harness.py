@@ -44,14 +44,14 @@ def max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
-def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True):
-    """The twin of `cfg` with seeded weights; with perturb, every float tensor moved off its
+def torch_model(cfg: ModelConfig, seed: int, perturb: bool = True, init: str = "seed"):
+    """The twin of `cfg` with seeded weights (init: TrainConfig.init); with perturb, every float tensor moved off its
     initial value (BN statistics and affine parameters, biases, zero-initialised first-order
     weights), so that every path of the arithmetic is exercised."""
     import torch
     from dcnmix_torch.model import model_for
     torch.manual_seed(seed)
-    model = model_for(cfg)
+    model = model_for(cfg, init=init)
     if perturb:
         with torch.no_grad():
             for key, value in model.state_dict().items():
@@ -144,27 +144,30 @@ def train_both(cfg: ModelConfig, train, valid, *, epochs: int, tc: TrainConfig,
     from dcnmix_jax import optim as jax_optim
     from dcnmix_jax.steps import create_state, predict as j_predict, train_step
     from dcnmix_torch import optim as torch_optim
-    from dcnmix_torch.steps import predict as t_predict, train_step as t_step
+    from dcnmix_torch.steps import averaged, predict as t_predict, train_step as t_step
     from .convert import torch_to_flax
-    model = torch_model(cfg, init_seed, perturb=perturb)
+    model = torch_model(cfg, init_seed, perturb=perturb, init=tc.init)
     if precision == "float64":
         model = model.double()
     with x64(precision == "float64"):
         state = create_state(jax_model(cfg), torch_to_flax(model.state_dict(), cfg),
-                             jax_optim.make_optimizer(tc), jax.random.key(dropout_seed))
+                             jax_optim.make_optimizer(tc), jax.random.key(dropout_seed), ema=tc.ema)
         optimizer = torch_optim.make_optimizer(model, tc)
+        average = None if tc.ema is None else averaged(model, tc.ema)
+        evaluated = model if average is None else average.module   # --ema: the average
         torch.manual_seed(dropout_seed)
         t_aucs, j_aucs = [], []
         for epoch in range(epochs):
             for ids, labels in batches(train, tc.batch_size, seed=shuffle_seed, epoch=epoch):
                 t_step(model, optimizer, ids, labels, clip_norm=tc.clip_norm)
+                if average is not None:
+                    average.update_parameters(model)
                 state, _ = train_step(state, ids, labels)
-            t_aucs.append(roc_auc_score(valid.labels, t_predict(model, valid.inputs)))
+            t_aucs.append(roc_auc_score(valid.labels, t_predict(evaluated, valid.inputs)))
             j_aucs.append(roc_auc_score(valid.labels, j_predict(state, valid.inputs)))
-        j_vars = {"params": jax.device_get(state.params),
-                  "batch_stats": jax.device_get(state.batch_stats)}
+        j_vars = jax.device_get(state.variables())
     jax.clear_caches()  # each configuration compiles anew; a full run would otherwise pile up
-    return TrainRun(t_aucs, torch_to_flax(model.state_dict(), cfg)), TrainRun(j_aucs, j_vars)
+    return TrainRun(t_aucs, torch_to_flax(evaluated.state_dict(), cfg)), TrainRun(j_aucs, j_vars)
 
 
 def per_tensor(variables_a: dict, variables_b: dict, cfg: ModelConfig,

@@ -65,8 +65,20 @@ def test_layout_names_every_tensor_of_both_frameworks(name):
 
 # the DNN alone and the cross network alone on the built-in data (10 fields, 72 ids, emb 16):
 # tower 160-128-64-32 with BatchNorm + out; 2 DCN-Mix layers (seed) + Linear(160, 1)
-COUNTS = {**SEED_COUNTS, "dnn": 72 * 16 + 160 * 128 + 128 + 2 * 128 + 128 * 64 + 64 + 2 * 64
-          + 64 * 32 + 32 + 2 * 32 + 33, "crossnet": 72 * 16 + 2 * (4 * (2 * 160 * 16 + 160) + 160 * 4 + 4) + 161}
+# the tower of the defaults (128, 64, 32, BatchNorm) over `width` inputs, without its output layer
+HIDDEN = lambda width: width * 128 + 128 + 2 * 128 + 128 * 64 + 64 + 2 * 64 + 64 * 32 + 32 + 2 * 32
+TABLE = 72 * 16
+COUNTS = {**SEED_COUNTS, "dnn": TABLE + HIDDEN(160) + 33,
+          "crossnet": TABLE + 2 * (4 * (2 * 160 * 16 + 160) + 160 * 4 + 4) + 161,
+          # 3 vector cross layers (w and b, 160 each), the DNN without output, Linear(160 + 32, 1)
+          "dcnv1": TABLE + 3 * 2 * 160 + HIDDEN(160) + 193,
+          # first order (72 + bias), CIN 100 -> 16, 160 -> 16 twice (+ biases), fc 48 -> 1, tower
+          "xdeepfm": 73 + TABLE + (100 * 16 + 16) + 2 * (160 * 16 + 16) + 49 + HIDDEN(160) + 33,
+          # attention 16 -> 32 (q, k, v, residual), 32 -> 32 twice (q, k, v), fc 320 -> 1, tower
+          "autoint": TABLE + 4 * 16 * 32 + 2 * 3 * 32 * 32 + 321 + HIDDEN(160) + 33,
+          # no dense values: the 45 dot products of 10 fields feed the top tower
+          "dlrm": TABLE + HIDDEN(45) + 33}
+LAYERED = ("crossnet", "dcnv1", "autoint")     # the models with order_num
 
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
@@ -84,7 +96,7 @@ def test_every_model_trains_from_the_cli(name, framework, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["params"] == COUNTS[name]
     assert summary["config"]["model"] == name
-    assert ("order_num" in summary["config"]) == (name == "crossnet")
+    assert ("order_num" in summary["config"]) == (name in LAYERED)
     ids = np.random.default_rng(0).integers(0, 72, (64, 10)).astype(np.int32)
     other = "torch" if framework == "jax" else "jax"
     got = dcnmix.load_run(out, framework=other).predict(ids)

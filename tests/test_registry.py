@@ -166,14 +166,15 @@ def test_optimisers_train_from_the_cli_and_record_themselves(tmp_path, framework
 
 def test_float64_training_is_identical_per_optimiser():
     """parity's optimiser rows: each optimiser's torch and optax forms train a DCN to the same
-    validation AUC per epoch and the same parameters (float64, same batches); and so does
-    gradient clipping (--clip-norm)."""
+    validation AUC per epoch and the same parameters (float64, same batches); and so do the
+    DCN-V2 paper's options (--clip-norm, --ema, --init he_normal)."""
     from dcnmix.data import split, synthetic
     from parity.checks import config_for, optimizer_rows
     train, valid, _ = split(synthetic(n=2000, seed=0), (0.8, 0.1, 0.1), seed=0)
     cfg = config_for(1, "parallel", "mix", emb_num=4, hidden_nums=(16,), r=4)
     rows = list(optimizer_rows(cfg, train, valid, epochs=2))
-    assert len(rows) == 10 and sum("--clip-norm" in r.check for r in rows) == 2
+    assert len(rows) == 14 and sum("--clip-norm" in r.check for r in rows) == 4
+    assert sum("--ema" in r.check for r in rows) == 4
     failed = [(r.check, r.error, r.bound, r.detail) for r in rows if not r.passed]
     assert not failed
 

@@ -43,4 +43,10 @@ def spec(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
-__all__ = ["ModelSpec", "PLAIN", "REGISTRY", "names", "spec"]
+def linear_weights(cfg) -> list:
+    """The layout entries (dcnmix.models.entries.Entry) of every Linear layer's weight of a
+    model (torch [out, in], Flax [in, out]): what `--init he_normal` draws anew."""
+    return [e for e in spec(cfg.model).layout(cfg) if e.transform == "transpose"]
+
+
+__all__ = ["ModelSpec", "PLAIN", "REGISTRY", "linear_weights", "names", "spec"]

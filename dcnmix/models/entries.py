@@ -50,13 +50,14 @@ def batch_norm(torch_prefix: str, path: tuple[str, ...], width: int) -> list[Ent
             Entry(f"{torch_prefix}.num_batches_tracked", s + ("count",), ())]
 
 
-def tower(prefix: str, width: int, hidden_nums, batch_norm_on: bool) -> list[Entry]:
+def tower(prefix: str, width: int, hidden_nums, batch_norm_on: bool,
+          output: bool = True) -> list[Entry]:
     """The baselines' Tower (dcnmix_*.baselines.Tower) under `prefix`: (Linear, [BatchNorm])
-    per hidden size, then Linear -> 1."""
+    per hidden size, then (output) Linear -> 1."""
     out = []
     for i, h in enumerate(hidden_nums):
         out += dense(f"{prefix}.dense_{i}", ("params", prefix, f"dense_{i}"), width, h)
         if batch_norm_on:
             out += batch_norm(f"{prefix}.bn_{i}", (prefix, f"bn_{i}"), h)
         width = h
-    return out + dense(f"{prefix}.out", ("params", prefix, "out"), width, 1)
+    return out + dense(f"{prefix}.out", ("params", prefix, "out"), width, 1) if output else out

@@ -19,6 +19,7 @@ _LAZY = {
     "FieldEmbedding": "layers",
     "FM": "baselines", "FFM": "baselines", "PNN": "baselines", "DeepFM": "baselines",
     "NFM": "baselines", "DNNModel": "baselines", "Tower": "baselines",
+    "DCNv1": "table6", "XDeepFM": "table6", "AutoInt": "table6", "DLRM": "table6",
     "from_linen": "convert", "to_linen": "convert",
     "model_for": "build", "from_arrays": "build", "unfilled": "build",
     "train_step": "steps", "fast_step": "steps", "loss_fn": "steps", "predict": "steps",
