@@ -137,5 +137,6 @@ def test_quick_parity_run_passes():
         "fm", "ffm", "pnn", "opnn", "deepfm", "nfm", "dnn", "crossnet", "crossnet-full",
         "dcnv1", "xdeepfm", "autoint", "dlrm"}
     assert len(model_rows) == len(NAMES) * 4   # round trip, forward, gradients, zero gradients
-    paper = [l for l in result.stdout.splitlines() if "--init he_normal --ema 0.99 --clip-norm 1" in l]
+    paper = [l for l in result.stdout.splitlines()
+             if l.startswith("| training, --init he_normal --ema 0.99 --clip-norm 1")]
     assert len(paper) == 2 and all("| pass" in l for l in paper)   # val AUC per epoch, final params
