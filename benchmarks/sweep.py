@@ -165,8 +165,8 @@ def main(argv=None) -> int:
 
 def _label(cell: str) -> tuple[str, str, str]:
     """(model, structure, cross layers) of a cell."""
-    if "-" not in cell:
-        return SEED_TABLE[cell][0], "", ""
+    if "-" not in cell:       # a model of the registry outside the seed's table: its name
+        return (SEED_TABLE[cell][0] if cell in SEED_TABLE else cell), "", ""
     cross, method, order = cell.split("-")
     return ("DCN-Mix" if cross == "mix" else "DCN-V2"), method, order
 
