@@ -68,9 +68,11 @@ class _Base(nn.Module):
         """The input layer of this model (dcnmix_torch.inputs), `width` wide."""
         return FieldEmbedding(self.feat_dim, width, inputs=self.inputs)
 
-    def add_pairs(self) -> int:
-        """The buffer `pairs` [2, P] of field pairs i < j; returns P."""
-        rows, cols = torch.triu_indices(self.fields, self.fields, offset=1)
+    def add_pairs(self, n=None) -> int:
+        """The buffer `pairs` [2, P] of the pairs i < j of n vectors (default: the fields);
+        returns P."""
+        n = self.fields if n is None else n
+        rows, cols = torch.triu_indices(n, n, offset=1)
         self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
         return rows.numel()
 

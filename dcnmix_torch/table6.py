@@ -159,8 +159,7 @@ class DLRM(_Base):
                              output=False) if dense_num else None)
         self.interaction = interaction
         n, top = dlrm_widths(self.fields, emb_num, dense_num, interaction)
-        rows, cols = torch.triu_indices(n, n, offset=1)
-        self.register_buffer("pairs", torch.stack([rows, cols]), persistent=False)
+        self.add_pairs(n)
         self.tower = Tower(top, hidden_nums, dropout, batch_norm)
 
     def logits(self, ids):
